@@ -1,0 +1,1 @@
+"""Pure, I/O-free translation between calendar items and store records."""

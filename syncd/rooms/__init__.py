@@ -1,0 +1,1 @@
+"""Room allocation: pure rules, no I/O (the store applies the plans)."""

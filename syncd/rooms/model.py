@@ -1,0 +1,69 @@
+"""Values the room allocator works on. The store builds them; the allocator returns plans."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class RoomSpec:
+    room_id: str
+    site_id: str
+    capacity: int
+    features: frozenset[str] = frozenset()
+    floor: str | None = None
+
+
+@dataclass(frozen=True)
+class AllocationRequest:
+    """An in-person conversation that needs (or has) a room. ``start``/``end`` include buffers."""
+
+    booking_id: str
+    caseworker_id: str
+    start: datetime
+    end: datetime
+    sites: frozenset[str]  # sites the caseworker may use
+    min_capacity: int
+    features: frozenset[str] = frozenset()
+    team: str | None = None
+    current_room: str | None = None  # the room it holds now, if any
+    pinned: bool = False  # a coordinator pinned it: never move
+    movable: bool = True  # False inside the freeze horizon
+
+
+@dataclass(frozen=True)
+class Occupation:
+    """Time a room cannot be used: a meeting others put in its calendar, or a block."""
+
+    room_id: str
+    start: datetime
+    end: datetime
+    reason: str = "busy"
+
+
+@dataclass(frozen=True)
+class Preferences:
+    team_rooms: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    team_floors: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Move:
+    booking_id: str
+    from_room: str | None
+    to_room: str | None
+
+
+@dataclass(frozen=True)
+class AllocationPlan:
+    """The outcome: a room (or None) for each request asked about, and the moves of existing
+    allocations that make it possible (as few as the allocator could find)."""
+
+    assignments: Mapping[str, str | None]
+    moves: tuple[Move, ...] = ()
+
+    @property
+    def unassigned(self) -> list[str]:
+        return [b for b, r in self.assignments.items() if r is None]
