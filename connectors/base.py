@@ -7,7 +7,8 @@ for what went wrong. Every backend passes the same contract suite (tests/contrac
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal, Protocol, runtime_checkable
@@ -107,6 +108,16 @@ class BusyInterval:
     status: str = "BUSY"  # BUSY | TENTATIVE | OOF
 
 
+@dataclass(frozen=True)
+class ProbeResult:
+    """What ``syncd check`` prints for one mailbox or room calendar."""
+
+    calendar_id: str
+    reachable: bool
+    writable: bool
+    error: str | None = None  # the server's own error text when not reachable/writable
+
+
 class ConnectorError(Exception):
     """A backend failed; ``calendar_id`` says where, the message carries the server's own text."""
 
@@ -182,4 +193,23 @@ class Connector(Protocol):
         """Busy intervals per calendar in [start, end)."""
         ...
 
+    def probe(self, calendar_id: str) -> ProbeResult:
+        """Can we read this calendar, and may we write to it? Never leaves anything behind."""
+        ...
+
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class PushSource(Protocol):
+    """Optional: a backend that can tell us at once that a calendar changed (EWS streaming
+    notifications, Graph change notifications). Polling stays the safety net."""
+
+    def watch(
+        self,
+        calendar_ids: Sequence[str],
+        on_change: Callable[[str], None],
+        stop: threading.Event,
+    ) -> None:
+        """Block until ``stop`` is set, calling ``on_change(calendar_id)`` as changes arrive."""
+        ...
