@@ -76,6 +76,9 @@ class ChangeSet:
     deleted: Sequence[str]  # hrefs
     token: str
     full: bool = False
+    # Items that could not be parsed, as (href, reason): one bad item never stops the others;
+    # the engine quarantines these instead of treating them as deleted.
+    quarantined: Sequence[tuple[str, str]] = ()
 
 
 @dataclass(frozen=True)
