@@ -27,8 +27,10 @@ class Backdoor(Protocol):
         categories: tuple[str, ...] = (),
         transparent: bool = False,
         rrule: str | None = None,
+        exdates: tuple[datetime, ...] = (),
     ) -> None:
-        """Create an event as a person would (no external id of ours)."""
+        """Create an event as a person would (no external id of ours). ``exdates`` are
+        occurrence starts of the ``rrule`` series that the person removed."""
         ...
 
     def move_event(self, calendar_id: str, uid: str, start: datetime, end: datetime) -> None:
@@ -51,3 +53,5 @@ class ContractEnv:
     room_calendar: str
     second_caseworker_calendar: str
     backdoor: Backdoor
+    # False for a backend with no cheap change marker at all (change_markers() returns {}).
+    markers_supported: bool = True
