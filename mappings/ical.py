@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Event, Timezone, vCalAddress
@@ -74,7 +75,7 @@ class _Locator:
             number = self.events[event_index].props.get(name)
             if number is not None:
                 return f"line {number}, {name}"
-            return f"VEVENT at line {self.events[event_index].begin}, {name}"
+            return f"VEVENT at line {self.events[event_index].begin}"
         return name
 
     def quoted(self, message: str) -> str | None:
@@ -137,15 +138,26 @@ class _Zones:
             except UnknownTimeZone:
                 pass
         try:
-            custom = block.to_tz(lookup_tzid=False)
+            return _custom_zone(block.to_ical(), self.default)
         except Exception as exc:  # icalendar raises many kinds on broken VTIMEZONE rules
             raise ItemParseError(
-                f"VTIMEZONE {tzid!r} cannot be used: {exc}", href=self.href, where=where
+                f"VTIMEZONE {tzid!r} cannot be used: {_short(exc)}", href=self.href, where=where
             ) from None
-        return equivalent_zone(custom, (self.default,)) or custom
 
     def floating(self) -> tzinfo:
         return self.wr or self.default
+
+
+@lru_cache(maxsize=256)
+def _custom_zone(block: bytes, default: ZoneInfo) -> tzinfo:
+    """A home-made VTIMEZONE as the IANA zone it equals, else as icalendar builds it.
+
+    Cached on the block's text: Outlook repeats the same block in every item, and one tzinfo
+    object per distinct block keeps recurrence expansion cheap.
+    """
+    component = Timezone.from_ical(block)
+    custom = component.to_tz(lookup_tzid=False)
+    return equivalent_zone(custom, (default,)) or custom
 
 
 def _normalise(dt: datetime) -> datetime:
@@ -278,7 +290,14 @@ class _Parser:
         end = self._end(event, index, start)
         rrule = self._rrule(event, index, start)
         recurrence_id = self._when(event, index, "RECURRENCE-ID")
-        return CalendarItem(
+        if recurrence_id is not None:
+            rid_range = str(getattr(event.get("RECURRENCE-ID"), "params", {}).get("RANGE", ""))
+            if rid_range.upper() == "THISANDFUTURE":
+                raise self.fail(
+                    "RECURRENCE-ID;RANGE=THISANDFUTURE is not supported", index, "RECURRENCE-ID"
+                )
+        rdates, periods = self._rdates(event, index)
+        item = CalendarItem(
             href=self.href,
             uid=uid,
             summary=_text(event.get("SUMMARY")),
@@ -293,12 +312,24 @@ class _Parser:
             external_id=_text(event.get(self.external_id_prop)).strip() or None,
             rrule=rrule,
             exdates=self._date_list(event, index, "EXDATE"),
-            rdates=self._date_list(event, index, "RDATE"),
+            rdates=rdates,
             recurrence_id=recurrence_id,
             overrides=tuple(children),
             attendee_status=_resource_status(event),
             tzid=_tzid(event.get("DTSTART")),
         )
+        if not periods:
+            return item
+        # An RDATE period brings its own length: model it as an override at that instance, so
+        # recurrence expansion needs no special case (a real override there still wins).
+        taken = {_instant_key(c.recurrence_id) for c in children}
+        extra = [
+            replace(item, start=s, end=e, rrule=None, exdates=(), rdates=(), recurrence_id=s)
+            for s, e in periods
+            if _instant_key(s) not in taken
+        ]
+        ordered = sorted([*children, *extra], key=lambda c: _sort_key(c.recurrence_id))
+        return replace(item, overrides=tuple(ordered))
 
     def _check_errors(self, event: Event, index: int) -> None:
         for name, message in getattr(event, "errors", []):
@@ -377,6 +408,32 @@ class _Parser:
             for value in getattr(prop, "dts", []):
                 found.append(self._convert(getattr(value, "dt", value), tzid, index, name))
         return tuple(sorted(set(found), key=_sort_key))
+
+    def _rdates(
+        self, event: Event, index: int
+    ) -> tuple[tuple[datetime | date, ...], list[tuple[datetime, datetime]]]:
+        """RDATE values, with PERIOD values (start/end or start/duration) kept apart."""
+        plain: set[datetime | date] = set()
+        periods: list[tuple[datetime, datetime]] = []
+        for prop in _as_list(event.get("RDATE")):
+            tzid = _tzid(prop)
+            for value in getattr(prop, "dts", []):
+                raw = getattr(value, "dt", value)
+                if not isinstance(raw, tuple):
+                    plain.add(self._convert(raw, tzid, index, "RDATE"))
+                    continue
+                start = self._convert(raw[0], tzid, index, "RDATE")
+                if not isinstance(start, datetime):
+                    raise self.fail("RDATE period does not start at a date-time", index, "RDATE")
+                tail = raw[1]
+                if isinstance(tail, timedelta):
+                    end = add_duration(start, tail)
+                else:
+                    end = self._convert(tail, tzid, index, "RDATE")
+                if not isinstance(end, datetime) or end < start:
+                    raise self.fail("RDATE period ends before it starts", index, "RDATE")
+                periods.append((start, end))
+        return tuple(sorted(plain, key=_sort_key)), periods
 
     def _rrule(self, event: Event, index: int, start: datetime | date) -> str | None:
         rules = _as_list(event.get("RRULE"))

@@ -9,6 +9,8 @@ thousands of items every cycle, most of them series started years ago).
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
@@ -23,6 +25,7 @@ from mappings.errors import ItemParseError
 # would otherwise stall the sync loop for every other calendar.
 MAX_INSTANCES = 5000
 MAX_COUNT = 100_000
+_LISTED_COUNT = 2000
 _PERIODS = {
     "SECONDLY": timedelta(seconds=1),
     "MINUTELY": timedelta(minutes=1),
@@ -53,6 +56,7 @@ class Occurrence:
 class _Rule:
     rule: rrule
     period: timedelta | None  # set when the start may be moved forward by whole periods
+    instances: tuple[datetime, ...] | None = None  # all of them, for short COUNT rules
 
 
 def check_rrule(text: str, start: datetime | date) -> None:
@@ -90,10 +94,13 @@ def expand(
 
 
 def _series(item: CalendarItem, lo: datetime, hi: datetime, zone: ZoneInfo) -> list[Occurrence]:
+    all_day = item.all_day
     dtstart, tz = _frame(item.start)
     span = _span(item)
-    excluded = _keys(item.exdates, item, zone)
-    replaced = _keys([o.recurrence_id for o in item.overrides if o.recurrence_id], item, zone)
+    rids = [o.recurrence_id for o in item.overrides if o.recurrence_id is not None]
+    ex_exact, ex_days = _keys(item.exdates, all_day, zone)
+    rid_exact, rid_days = _keys(rids, all_day, zone)
+    skip_exact, skip_days = ex_exact | rid_exact, ex_days | rid_days
     # The range in the item's own wall clock, one day wider on each side for DST and zone shifts.
     frame_tz = tz or zone
     from_wall = (lo - span).astimezone(frame_tz).replace(tzinfo=None) - timedelta(days=1)
@@ -113,18 +120,50 @@ def _series(item: CalendarItem, lo: datetime, hi: datetime, zone: ZoneInfo) -> l
         wall = _to_frame(rdate, item, tz, zone)
         if from_wall <= wall <= to_wall:
             walls.add(wall)
+    recurring = bool(item.rrule or item.rdates)
     found = []
     for wall in walls:
-        start = _localise(wall, tz, item.all_day, zone)
-        key = _key_of(start, item.all_day, zone)
-        if _excluded(key, excluded) or _excluded(key, replaced):
-            continue
-        occurrence = _occurrence(
-            item, start, span, rid=start if item.rrule or item.rdates else None
+        # Work in UTC until an instance is known to be wanted: most are cut by the range.
+        if all_day or tz is None:
+            day = wall.date()
+            if day in skip_exact or day in skip_days:
+                continue
+            start = _midnight(day, zone)
+            end = _midnight(day + timedelta(days=span.days), zone)
+            if not _hit(start.astimezone(UTC), end.astimezone(UTC), lo, hi):
+                continue
+            rid: datetime | date | None = day
+        else:
+            start_utc = wall.replace(tzinfo=tz).astimezone(UTC)
+            if start_utc in skip_exact:
+                continue
+            start = start_utc.astimezone(zone)
+            if skip_days and start.date() in skip_days:
+                continue
+            end_utc = start_utc + span
+            if not _hit(start_utc, end_utc, lo, hi):
+                continue
+            end = end_utc.astimezone(zone)
+            rid = start
+        found.append(
+            Occurrence(
+                href=item.href,
+                uid=item.uid,
+                start=start,
+                end=end,
+                all_day=all_day,
+                recurrence_id=rid if recurring else None,
+                source=item,
+            )
         )
-        if _overlaps(occurrence, lo, hi):
-            found.append(occurrence)
     return found
+
+
+def _hit(start: datetime, end: datetime, lo: datetime, hi: datetime) -> bool:
+    """Does [start, end) overlap [lo, hi)? A zero-length item counts where it stands."""
+    if start >= hi:
+        return False
+    return end > lo or (end == start and start >= lo)
 
 
 def _single(item: CalendarItem, value: datetime | date, zone: ZoneInfo) -> Occurrence:
@@ -156,10 +195,7 @@ def _occurrence(
 
 
 def _overlaps(occurrence: Occurrence, lo: datetime, hi: datetime) -> bool:
-    start, end = occurrence.start.astimezone(UTC), occurrence.end.astimezone(UTC)
-    if start >= hi:
-        return False
-    return end > lo or (end == start and start >= lo)
+    return _hit(occurrence.start.astimezone(UTC), occurrence.end.astimezone(UTC), lo, hi)
 
 
 # --------------------------------------------------------------------------- frames and keys
@@ -205,29 +241,21 @@ def _to_frame(value: datetime | date, item: CalendarItem, tz: tzinfo | None, zon
     return datetime.combine(value, start.timetz().replace(tzinfo=None))
 
 
-def _key_of(start: datetime, all_day: bool, zone: ZoneInfo) -> tuple[object, date]:
-    """(exact instant or day, local day): EXDATE/RECURRENCE-ID match on either."""
-    local_day = start.astimezone(zone).date()
-    return (local_day if all_day else start.astimezone(UTC), local_day)
-
-
-def _keys(values, item: CalendarItem, zone: ZoneInfo) -> tuple[set[object], set[date]]:
-    """Exact keys, and local days for date values given for a timed series (sloppy but seen)."""
+def _keys(
+    values: Iterable[datetime | date], all_day: bool, zone: ZoneInfo
+) -> tuple[set[object], set[date]]:
+    """Exact keys (UTC instants, or days for all-day items), and local days for date values
+    given for a timed series (sloppy, but seen in the wild)."""
     exact: set[object] = set()
     days: set[date] = set()
     for value in values:
         if isinstance(value, datetime):
-            exact.add(value.astimezone(zone).date() if item.all_day else value.astimezone(UTC))
-        elif item.all_day:
+            exact.add(value.astimezone(zone).date() if all_day else value.astimezone(UTC))
+        elif all_day:
             exact.add(value)
         else:
             days.add(value)
     return exact, days
-
-
-def _excluded(key: tuple[object, date], keys: tuple[set[object], set[date]]) -> bool:
-    exact, days = keys
-    return key[0] in exact or key[1] in days
 
 
 # --------------------------------------------------------------------------- rules
@@ -265,7 +293,11 @@ def _compile(text: str, dtstart: datetime, tz: tzinfo | None) -> _Rule:
     if interval < 1:
         raise ValueError("INTERVAL must be positive")
     movable = freq in _PERIODS and "COUNT" not in parts and "BYSETPOS" not in parts
-    return _Rule(rule=rule, period=_PERIODS[freq] * interval if movable else None)
+    period = _PERIODS[freq] * interval if movable else None
+    if "COUNT" in parts and int(parts["COUNT"]) <= _LISTED_COUNT:
+        # A COUNT series must be walked from its start; do it once per rule, not per expansion.
+        return _Rule(rule=rule, period=None, instances=tuple(rule))
+    return _Rule(rule=rule, period=period)
 
 
 def _until(text: str, tz: tzinfo | None) -> datetime:
@@ -285,6 +317,9 @@ def _until(text: str, tz: tzinfo | None) -> datetime:
 def _walls(
     compiled: _Rule, dtstart: datetime, lo: datetime, hi: datetime, href: str
 ) -> list[datetime]:
+    if compiled.instances is not None:
+        listed = compiled.instances
+        return list(listed[bisect_left(listed, lo) : bisect_right(listed, hi)])
     rule = compiled.rule
     if compiled.period is not None and lo - dtstart > compiled.period * 2:
         # Whole periods keep the phase of INTERVAL and of WEEKLY's weeks, so the later start

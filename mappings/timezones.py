@@ -99,10 +99,11 @@ def zone_for(name: str, territory: str = "DK") -> ZoneInfo:
     for city, iana in _CITY_HINTS:
         if city in lowered:
             return ZoneInfo(iana)
-    # Some servers prefix a path ("/mozilla.org/20050126_1/Europe/Copenhagen").
-    match = re.search(r"([A-Z][a-z]+/[A-Za-z_]+)$", cleaned)
-    if match:
-        found = _iana(match.group(1))
+    # Some servers prefix a path ("/mozilla.org/20050126_1/Europe/Copenhagen",
+    # "/freeassociation.sourceforge.net/Tzfile/America/Argentina/Buenos_Aires").
+    parts = [p for p in cleaned.split("/") if p]
+    for first in range(1, len(parts) - 1):
+        found = _iana("/".join(parts[first:]))
         if found is not None:
             return found
     raise UnknownTimeZone(f"unknown time zone {cleaned!r}")
@@ -125,9 +126,10 @@ def windows_name(zone: ZoneInfo | str) -> str:
         raise UnknownTimeZone(f"no Windows name for {key!r}") from None
 
 
-# Offsets are compared twice a day over these years: a custom zone that agrees with an IANA zone
-# on every sample switches on the same days, which is all a calendar of appointments needs.
-_SAMPLE_START = datetime(2020, 1, 1, tzinfo=UTC)
+# A custom zone is compared with a candidate at every candidate transition from 2020 to 2035
+# (an hour before and after) and between transitions: agreeing there means switching at the same
+# moments, which is all a calendar of appointments needs.
+_SAMPLE_START = datetime(2020, 1, 1, 12, tzinfo=UTC)
 _SAMPLE_DAYS = 366 * 16
 
 
@@ -138,19 +140,36 @@ def equivalent_zone(tz: tzinfo, candidates: tuple[ZoneInfo, ...]) -> ZoneInfo | 
     a real zone keeps recurrence expansion fast and makes rendered times name a proper zone.
     """
     for candidate in candidates:
-        if _same_offsets(tz, candidate):
+        if all(_offset(moment, tz) == _offset(moment, candidate) for moment in _probes(candidate)):
             return candidate
     return None
 
 
-def _same_offsets(a: tzinfo, b: tzinfo) -> bool:
-    step = timedelta(hours=12)
-    moment = _SAMPLE_START
-    for _ in range(_SAMPLE_DAYS * 2):
-        try:
-            if moment.astimezone(a).utcoffset() != moment.astimezone(b).utcoffset():
-                return False
-        except (ValueError, OverflowError, TypeError):
-            return False
-        moment += step
-    return True
+def _offset(moment: datetime, tz: tzinfo) -> timedelta | None:
+    try:
+        return moment.astimezone(tz).utcoffset()
+    except (ValueError, OverflowError, TypeError):
+        return None
+
+
+@lru_cache(maxsize=32)
+def _probes(zone: ZoneInfo) -> tuple[datetime, ...]:
+    """Instants that pin down ``zone``'s offsets: around each transition and between them."""
+    day = timedelta(days=1)
+    probes = [_SAMPLE_START]
+    previous = _SAMPLE_START
+    for n in range(1, _SAMPLE_DAYS):
+        moment = _SAMPLE_START + n * day
+        if moment.astimezone(zone).utcoffset() != previous.astimezone(zone).utcoffset():
+            low, high = previous, moment  # bisect to the hour of the change
+            while high - low > timedelta(hours=1):
+                middle = low + (high - low) / 2
+                if middle.astimezone(zone).utcoffset() == low.astimezone(zone).utcoffset():
+                    low = middle
+                else:
+                    high = middle
+            probes += [low - timedelta(hours=1), low, high, high + timedelta(hours=1)]
+        if n % 30 == 0:
+            probes.append(moment)
+        previous = moment
+    return tuple(probes)
