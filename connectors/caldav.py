@@ -568,8 +568,12 @@ class CalDAVConnector:
         content = {"Content-Type": "text/calendar; charset=utf-8"}
         url = self._item_url(cal_url, draft.external_id)
         stored: _Stored | None = None
-        for _attempt in range(self.write_attempts + 1):
+        creates = updates = 0
+        while True:
             if stored is None:
+                if creates == self.write_attempts:
+                    break
+                creates += 1
                 created = self._http.request(
                     "PUT",
                     url,
@@ -591,13 +595,16 @@ class CalDAVConnector:
             self._refuse_foreign(stored, draft.external_id, calendar_id)
             if self._same_event(stored, ics):
                 return WriteResult(canonical_path(stored.url), stored.etag, False)
-            headers = {**content, "If-Match": stored.etag or '"none"'}
+            if updates == self.write_attempts:
+                break
+            updates += 1
             updated = self._http.request(
                 "PUT",
                 stored.url,
                 calendar_id=calendar_id,
                 body=body,
-                headers=headers,
+                # Without a known ETag the precondition fails: never a blind overwrite.
+                headers={**content, "If-Match": stored.etag or '"unknown"'},
                 ok=(200, 201, 204, 412),
             )
             if updated.status_code != 412:

@@ -1,1 +1,7 @@
 """Room allocation: pure rules, no I/O (the store applies the plans)."""
+
+from syncd.rooms.allocator import allocate, fcfs_allocate, reallocate
+from syncd.rooms.capacity import in_person_capacity
+from syncd.rooms.rules import suitable_rooms
+
+__all__ = ["allocate", "fcfs_allocate", "in_person_capacity", "reallocate", "suitable_rooms"]

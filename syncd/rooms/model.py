@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,9 @@ class Occupation:
 class Preferences:
     team_rooms: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     team_floors: Mapping[str, str] = field(default_factory=dict)
+    # Conversations of one caseworker this close (or closer) count as back-to-back: the
+    # allocator prefers to keep them in the same room.
+    adjacent_gap: timedelta = timedelta(minutes=30)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,325 @@
+"""Pure translation between Microsoft Graph JSON and the connector's plain values.
+
+No I/O here. Graph specifics that matter:
+- calendarView/delta returns expanded occurrences: every occurrence or exception is its own
+  ``CalendarItem`` (href = its Graph id, ``recurrence_id`` = its originalStart, no ``rrule``);
+  a ``seriesMaster`` that shows up anyway is skipped, since its occurrences already carry it.
+- Times are requested in UTC (``Prefer: outlook.timezone="UTC"``) and then shown in the
+  event's own zone (``originalStartTimeZone``, a Windows name resolved with
+  ``mappings.timezones.zone_for``); all-day events become ``date`` values.
+- Our delta token wraps Graph's deltaLink with the window it was made for, because a deltaLink
+  is bound to the startDateTime/endDateTime of the round that produced it.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from connectors.base import BusyInterval, CalendarInfo, CalendarItem, EventDraft, SyncTokenInvalid
+from mappings.timezones import UnknownTimeZone, windows_name, zone_for
+
+RESPONSES = {
+    "accepted": "ACCEPTED",
+    "declined": "DECLINED",
+    "tentativelyaccepted": "TENTATIVE",
+    "none": "NEEDS-ACTION",
+    "notresponded": "NEEDS-ACTION",
+    "organizer": "ACCEPTED",
+}
+SCHEDULE_STATUS = {"busy": "BUSY", "tentative": "TENTATIVE", "oof": "OOF", "workingelsewhere": "BUSY"}
+
+
+def property_id(guid: str, name: str = "SelvbookId") -> str:
+    """The id of our single-value extended property (a named MAPI string property)."""
+    return f"String {{{guid}}} Name {name}"
+
+
+def odata_quote(text: str) -> str:
+    """A string literal for $filter: single quotes doubled."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+# ----- time ------------------------------------------------------------------------------------
+def parse_dtz(value: Mapping[str, Any], territory: str = "DK") -> datetime:
+    """A Graph dateTimeTimeZone as an aware datetime in the zone it names."""
+    text = str(value["dateTime"]).rstrip("Z")
+    if "." in text:  # Graph sends 7 fractional digits
+        head, fraction = text.split(".", 1)
+        text = f"{head}.{fraction[:6]}"
+    naive = datetime.fromisoformat(text).replace(tzinfo=None)
+    return naive.replace(tzinfo=zone_for(value.get("timeZone") or "UTC", territory))
+
+
+def format_dtz(moment: datetime) -> dict[str, str]:
+    """An aware datetime as dateTimeTimeZone, in its own zone under its Windows name."""
+    zone = moment.tzinfo
+    if isinstance(zone, ZoneInfo) and zone.key != "UTC":
+        try:
+            name = windows_name(zone)
+            return {"dateTime": moment.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": name}
+        except UnknownTimeZone:
+            pass
+    utc = moment.astimezone(UTC)
+    return {"dateTime": utc.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": "UTC"}
+
+
+def iso_utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _own_zone(name: str | None, territory: str) -> tzinfo | None:
+    if not name:
+        return None
+    try:
+        return zone_for(name, territory)
+    except UnknownTimeZone:  # "Customized Time Zone", "tzone://Microsoft/Custom", ...
+        return None
+
+
+# ----- events -> CalendarItem ------------------------------------------------------------------
+def item_from_event(
+    data: Mapping[str, Any], *, territory: str = "DK", external_id: str | None = None
+) -> CalendarItem | None:
+    """One Graph event (single instance, occurrence or exception); None for series masters."""
+    if data.get("type") == "seriesMaster":
+        return None
+    tzid = data.get("originalStartTimeZone")
+    start = parse_dtz(data["start"], territory)
+    end = parse_dtz(data["end"], territory)
+    own = _own_zone(tzid, territory)
+    if data.get("isAllDay"):
+        start_value: datetime | date = start.date()
+        end_value: datetime | date = end.date()
+    else:
+        start_value = start.astimezone(own) if own else start
+        end_value = end.astimezone(own) if own else end
+    recurrence_id = None
+    if data.get("type") in ("occurrence", "exception") and data.get("originalStart"):
+        original = datetime.fromisoformat(str(data["originalStart"]).replace("Z", "+00:00"))
+        recurrence_id = original.astimezone(own) if own else original
+    show_as = str(data.get("showAs") or "busy").lower()
+    status = "CANCELLED" if data.get("isCancelled") else (
+        "TENTATIVE" if show_as == "tentative" else "CONFIRMED"
+    )
+    return CalendarItem(
+        href=str(data["id"]),
+        uid=str(data.get("iCalUId") or data["id"]),
+        summary=str(data.get("subject") or ""),
+        start=start_value,
+        end=end_value,
+        etag=data.get("@odata.etag") or data.get("changeKey"),
+        transparent=show_as == "free",
+        status=status,
+        categories=tuple(data.get("categories") or ()),
+        location=str((data.get("location") or {}).get("displayName") or ""),
+        description=body_text(data.get("body")),
+        external_id=external_id,
+        recurrence_id=recurrence_id,
+        attendee_status=room_responses(data.get("attendees") or ()),
+        tzid=tzid,
+    )
+
+
+def body_text(body: Mapping[str, Any] | None) -> str:
+    if not body:
+        return ""
+    content = str(body.get("content") or "")
+    if str(body.get("contentType", "text")).lower() == "html":
+        content = re.sub(r"<(br|/p|/div)\b[^>]*>", "\n", content, flags=re.I)
+        content = html.unescape(re.sub(r"<[^>]+>", "", content))
+    return content.strip()
+
+
+def room_responses(attendees: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """Responses of resource attendees (rooms) by lower-case address."""
+    found = {}
+    for attendee in attendees:
+        if str(attendee.get("type", "")).lower() != "resource":
+            continue
+        address = str((attendee.get("emailAddress") or {}).get("address") or "").lower()
+        response = str((attendee.get("status") or {}).get("response") or "none").lower()
+        if address:
+            found[address] = RESPONSES.get(response, "NEEDS-ACTION")
+    return found
+
+
+def extended_value(data: Mapping[str, Any], prop_id: str) -> str | None:
+    """Our property's value from an event fetched with $expand=singleValueExtendedProperties."""
+    wanted = " ".join(prop_id.lower().split())
+    for prop in data.get("singleValueExtendedProperties") or ():
+        if " ".join(str(prop.get("id", "")).lower().split()) == wanted:
+            value = prop.get("value")
+            return None if value is None else str(value)
+    return None
+
+
+# ----- EventDraft -> event JSON ----------------------------------------------------------------
+def event_body(draft: EventDraft, prop_id: str, *, create: bool) -> dict[str, Any]:
+    """The event as we want it. On create it carries our property and ``transactionId`` (=
+    external id), which makes Graph answer a retried POST with the event it already made."""
+    body: dict[str, Any] = {
+        "subject": draft.summary,
+        "body": {"contentType": "text", "content": draft.description},
+        "start": format_dtz(draft.start),
+        "end": format_dtz(draft.end),
+        "location": {"displayName": draft.location},
+        "sensitivity": "private" if draft.private else "normal",
+        "categories": list(draft.categories),
+        "showAs": "free" if draft.transparent else "busy",
+        "attendees": [
+            {"emailAddress": {"address": room}, "type": "resource"} for room in draft.resources
+        ],
+    }
+    if create:
+        body["isReminderOn"] = False
+        body["allowNewTimeProposals"] = False
+        body["transactionId"] = draft.external_id
+        body["singleValueExtendedProperties"] = [{"id": prop_id, "value": draft.external_id}]
+    return body
+
+
+def differs(existing: Mapping[str, Any], draft: EventDraft, territory: str = "DK") -> bool:
+    """Whether our stored event must be patched to match the draft (so a repeated upsert sends
+    nothing, and does not re-invite the room)."""
+    try:
+        same_times = (
+            parse_dtz(existing["start"], territory) == draft.start
+            and parse_dtz(existing["end"], territory) == draft.end
+        )
+    except (KeyError, ValueError, UnknownTimeZone):
+        return True
+    rooms = {
+        str((a.get("emailAddress") or {}).get("address") or "").lower()
+        for a in existing.get("attendees") or ()
+        if str(a.get("type", "")).lower() == "resource"
+    }
+    return not (
+        same_times
+        and (existing.get("subject") or "") == draft.summary
+        and str((existing.get("location") or {}).get("displayName") or "") == draft.location
+        and _norm(body_text(existing.get("body"))) == _norm(draft.description)
+        and (existing.get("sensitivity") == "private") == draft.private
+        and sorted(existing.get("categories") or ()) == sorted(draft.categories)
+        and (str(existing.get("showAs") or "busy").lower() == "free") == draft.transparent
+        and rooms == {r.lower() for r in draft.resources}
+    )
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split())
+
+
+# ----- rooms and free/busy ---------------------------------------------------------------------
+def room_info(place: Mapping[str, Any], room_list: str | None = None) -> CalendarInfo:
+    """A Places API room as a room calendar; configuration may add to ``extra`` later."""
+    address = str(place.get("emailAddress") or "")
+    capacity = place.get("capacity")
+    try:
+        capacity_value = int(capacity) if capacity not in (None, "") else None
+    except (TypeError, ValueError):
+        capacity_value = None
+    wheelchair = place.get("isWheelChairAccessible", place.get("isWheelchairAccessible"))
+    floor = place.get("floorLabel") or place.get("floorNumber")
+    extra = {
+        "building": place.get("building"),
+        "floor": None if floor is None else str(floor),
+        "wheelchair": None if wheelchair is None else str(bool(wheelchair)).lower(),
+        "label": place.get("label"),
+        "room_list": room_list,
+        "tags": ",".join(place.get("tags") or ()) or None,
+    }
+    return CalendarInfo(
+        calendar_id=address,
+        name=str(place.get("displayName") or address),
+        kind="room",
+        email=address,
+        capacity=capacity_value,
+        extra={k: str(v) for k, v in extra.items() if v not in (None, "")},
+    )
+
+
+def busy_from_schedule(
+    info: Mapping[str, Any], start: datetime, end: datetime, territory: str = "DK"
+) -> list[BusyInterval]:
+    found = []
+    for item in info.get("scheduleItems") or ():
+        status = SCHEDULE_STATUS.get(str(item.get("status") or "").lower())
+        if status is None:  # free, unknown
+            continue
+        s = max(parse_dtz(item["start"], territory), start)
+        e = min(parse_dtz(item["end"], territory), end)
+        if s < e:
+            found.append(BusyInterval(s.astimezone(UTC), e.astimezone(UTC), status))
+    return found
+
+
+def merge_busy(intervals: Iterable[BusyInterval]) -> list[BusyInterval]:
+    """Join pieces of one meeting that getSchedule calls split at their boundaries."""
+    merged: list[BusyInterval] = []
+    for interval in sorted(intervals, key=lambda i: (i.status, i.start, i.end)):
+        last = merged[-1] if merged else None
+        if last and last.status == interval.status and interval.start <= last.end:
+            merged[-1] = BusyInterval(last.start, max(last.end, interval.end), last.status)
+        else:
+            merged.append(interval)
+    return sorted(merged, key=lambda i: (i.start, i.end, i.status))
+
+
+def spans(start: datetime, end: datetime, days: int) -> list[tuple[datetime, datetime]]:
+    """[start, end) cut into pieces of at most ``days`` days (getSchedule allows under 62)."""
+    pieces, cursor, step = [], start, timedelta(days=days)
+    while cursor < end:
+        pieces.append((cursor, min(cursor + step, end)))
+        cursor += step
+    return pieces
+
+
+# ----- our delta token ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DeltaToken:
+    """Graph's deltaLink plus the window it is bound to and when we got it."""
+
+    start: datetime
+    end: datetime
+    link: str
+    issued: datetime
+
+    PREFIX = "graph1"
+
+    def encode(self) -> str:
+        return " ".join(
+            (self.PREFIX, iso_utc(self.start), iso_utc(self.end), iso_utc(self.issued), self.link)
+        )
+
+    @classmethod
+    def decode(cls, text: str) -> DeltaToken:
+        parts = text.split(" ", 4)
+        if len(parts) != 5 or parts[0] != cls.PREFIX or not parts[4].startswith("http"):
+            raise SyncTokenInvalid("not a Graph delta token of this connector")
+        try:
+            start, end, issued = (
+                datetime.fromisoformat(p.replace("Z", "+00:00")) for p in parts[1:4]
+            )
+        except ValueError:
+            raise SyncTokenInvalid("damaged Graph delta token") from None
+        return cls(start, end, parts[4], issued)
+
+    def covers(self, start: datetime, end: datetime) -> bool:
+        return self.start <= start and end <= self.end
+
+
+def window(start: datetime, end: datetime, slack_days: int) -> tuple[datetime, datetime]:
+    """The window a new delta round tracks: whole UTC days, with slack at the end so that a
+    horizon that moves forward every day keeps using the same deltaLink for ``slack_days``."""
+    lo = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    hi = end.astimezone(UTC)
+    ceiling = hi.replace(hour=0, minute=0, second=0, microsecond=0)
+    if ceiling < hi:
+        ceiling += timedelta(days=1)
+    return lo, ceiling + timedelta(days=slack_days)

@@ -1,0 +1,1 @@
+"""The booking API that Jobnet's side calls (``/api/v1``)."""

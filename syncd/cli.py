@@ -1,0 +1,125 @@
+"""The ``syncd`` command: run the daemon, check the setup, manage the store, run the demo."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from collections.abc import Sequence
+
+from syncd.config import Config, ConfigError, hash_api_key, load_config
+
+
+def _load(args: argparse.Namespace) -> Config:
+    return load_config(args.config)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Validate the configuration and the database; say what is wrong and exit non-zero."""
+    config = _load(args)
+    print(f"configuration: ok ({args.config or 'defaults'})")
+    from syncd.store.db import Database
+
+    db = Database(config.database_url)
+    try:
+        if not db.has_schema():
+            print("database: reachable, no schema yet (run `syncd db upgrade`, or start syncd)")
+        else:
+            rev = db.current_revision()
+            print(f"database: ok (schema revision {rev})")
+    except Exception as exc:  # report any driver error with its own text
+        print(f"database: FAILED: {exc.__class__.__name__}: {exc}".splitlines()[0])
+        return 1
+    finally:
+        db.dispose()
+    problems = 0
+    for key in config.api.keys:
+        try:
+            key.resolved_hash()
+        except ConfigError as exc:
+            print(f"api key {key.name}: FAILED: {exc}")
+            problems += 1
+    if config.backend.kind != "none":
+        from syncd.checks import check_calendars
+
+        problems += check_calendars(config)
+    return 1 if problems else 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from syncd.store.db import Database
+
+    db = Database(_load(args).database_url)
+    db.upgrade()
+    print(f"database at schema revision {db.current_revision()}")
+    return 0
+
+
+def cmd_hash_key(args: argparse.Namespace) -> int:
+    key = args.key or getpass.getpass("API key: ")
+    if len(key) < 24:
+        print("refusing: an API key should be a long random string (>= 24 characters)")
+        return 2
+    print(hash_api_key(key))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from syncd.daemon import serve
+
+    return serve(_load(args), host=args.host, port=args.port, with_engine=args.command == "run")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from syncd.demo import run_demo
+
+    return run_demo(
+        workdir=args.workdir, port=args.port, scenario=args.scenario, duration=args.duration
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="syncd", description="Selvbook sync daemon")
+    p.add_argument("-c", "--config", help="configuration file (default: $SYNCD_CONFIG)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("check", help="validate configuration, database and calendars").set_defaults(
+        func=cmd_check
+    )
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="run migrations").set_defaults(func=cmd_db_upgrade)
+
+    hk = sub.add_parser("hash-key", help="print the hash of an API key for the configuration")
+    hk.add_argument("key", nargs="?", help="the key (prompted for when omitted)")
+    hk.set_defaults(func=cmd_hash_key)
+
+    for name, help_text in (
+        ("serve", "serve the booking API only"),
+        ("run", "run the daemon: sync loop, outbox worker and the booking API"),
+    ):
+        sp = sub.add_parser(name, help=help_text)
+        sp.add_argument("--host", help="override api.host")
+        sp.add_argument("--port", type=int, help="override api.port")
+        sp.set_defaults(func=cmd_serve)
+
+    demo = sub.add_parser("demo", help="run the demo on SQLite with the small scenario")
+    demo.add_argument("--workdir", default="var/demo", help="where the demo keeps its files")
+    demo.add_argument("--port", type=int, default=8080)
+    demo.add_argument("--scenario", help="scenario TOML (default: the bundled small jobcentre)")
+    demo.add_argument("--duration", type=float, help="stop after this many seconds (tests)")
+    demo.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        print(f"syncd: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,361 @@
+"""Configuration: one TOML file, validated, with errors that name the key and the problem.
+
+Secrets never sit in the file in clear text if the admin does not want them to: any secret can be
+given as ``<name>_env`` (an environment variable) or ``<name>_file`` (a file, e.g. a Kubernetes
+Secret). API keys are stored as hashes (``sha256:<hex>``); ``syncd hash-key`` makes one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from syncd.domain.model import (
+    Caseworker,
+    ConversationType,
+    Directory,
+    Mode,
+    Room,
+    Site,
+)
+
+ENV_CONFIG = "SYNCD_CONFIG"
+
+
+class ConfigError(Exception):
+    """The configuration is unusable; the message names the file, the key and the problem."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def read_secret(value: str | None, env: str | None, file: str | None, what: str) -> str | None:
+    """A secret from the file itself, an environment variable or a file; never logged."""
+    if env:
+        if env not in os.environ:
+            raise ConfigError(f"{what}: environment variable {env} is not set")
+        return os.environ[env]
+    if file:
+        try:
+            return Path(file).read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"{what}: cannot read secret file {file}: {exc.strerror}") from None
+    return value
+
+
+def hash_api_key(key: str) -> str:
+    """API keys are long random strings, so one SHA-256 is the right hash: fast to check on
+    every request, and useless to whoever reads the configuration."""
+    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+class ApiKey(_Strict):
+    name: str
+    hash: str | None = None
+    key_env: str | None = None
+    key_file: str | None = None
+    scopes: tuple[Literal["booking", "staff"], ...] = ("booking",)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ApiKey:
+        if not (self.hash or self.key_env or self.key_file):
+            raise ValueError("give one of hash, key_env or key_file")
+        if self.hash and not self.hash.startswith("sha256:"):
+            raise ValueError("hash must look like 'sha256:<hex>' (make one with `syncd hash-key`)")
+        return self
+
+    def resolved_hash(self) -> str:
+        if self.hash:
+            return self.hash
+        key = read_secret(None, self.key_env, self.key_file, f"api.keys[{self.name}]")
+        assert key is not None
+        return hash_api_key(key)
+
+
+class ApiConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    keys: tuple[ApiKey, ...] = ()
+    hold_ttl_seconds: int = Field(600, ge=10, le=3600)
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    webhook_secret_env: str | None = None
+
+
+class SiteConfig(_Strict):
+    id: str
+    name: str
+    timezone: str = "Europe/Copenhagen"
+
+
+class RoomConfig(_Strict):
+    id: str
+    site: str
+    name: str | None = None
+    capacity: int = Field(ge=1)
+    features: tuple[str, ...] = ()
+    calendar: str | None = None
+    email: str | None = None
+    floor: str | None = None
+
+
+class CaseworkerConfig(_Strict):
+    id: str
+    name: str
+    site: str
+    team: str | None = None
+    email: str | None = None
+    calendar: str | None = None
+    conversation_types: tuple[str, ...] = ()
+    other_sites: tuple[str, ...] = ()
+    weekly_cap: int | None = Field(None, ge=0)
+
+
+class ConversationTypeConfig(_Strict):
+    code: str
+    title: str
+    minutes: int = Field(ge=5, le=480)
+    buffer_before_minutes: int = Field(0, ge=0, le=120)
+    buffer_after_minutes: int = Field(0, ge=0, le=120)
+    modes: tuple[Mode, ...] = (Mode.IN_PERSON, Mode.PHONE, Mode.VIDEO)
+    min_room_capacity: int = Field(2, ge=1)
+    required_features: tuple[str, ...] = ()
+    min_notice_hours: float = Field(24, ge=0)
+    horizon_days: int = Field(42, ge=1, le=366)
+
+
+class PublishingConfig(_Strict):
+    horizon_days: int = Field(42, ge=1, le=366)
+    strakstid_share: float = Field(0.0, ge=0, lt=1)
+    closing_days: tuple[str, ...] = ()
+    default_weekly_cap: int | None = Field(None, ge=0)
+
+    @field_validator("closing_days")
+    @classmethod
+    def _iso_dates(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from datetime import date
+
+        for day in value:
+            try:
+                date.fromisoformat(day)
+            except ValueError:
+                raise ValueError(f"{day!r} is not an ISO date (YYYY-MM-DD)") from None
+        return value
+
+
+class CalDAVBackend(_Strict):
+    kind: Literal["caldav"]
+    url: str
+    username: str | None = None
+    password: str | None = None
+    password_env: str | None = None
+    password_file: str | None = None
+    homes: dict[str, Literal["caseworker", "room"]] = {}
+    max_connections: int = Field(8, ge=1, le=64)
+
+
+class EWSBackend(_Strict):
+    kind: Literal["ews"]
+    endpoint: str
+    auth: Literal["ntlm", "basic", "oauth", "noauth"] = "ntlm"
+    username: str | None = None
+    password: str | None = None
+    password_env: str | None = None
+    password_file: str | None = None
+    tenant_id: str | None = None
+    client_id: str | None = None
+    certificate_file: str | None = None
+    certificate_thumbprint: str | None = None
+    client_secret_env: str | None = None
+    impersonation: bool = True
+    max_connections: int = Field(8, ge=1, le=64)
+    options: dict[str, Any] = {}
+
+
+class GraphBackend(_Strict):
+    kind: Literal["graph"]
+    tenant_id: str
+    client_id: str
+    certificate_file: str | None = None
+    certificate_thumbprint: str | None = None
+    client_secret: str | None = None
+    client_secret_env: str | None = None
+    client_secret_file: str | None = None
+    authority: str | None = None
+    graph_url: str = "https://graph.microsoft.com/v1.0"
+    max_connections: int = Field(8, ge=1, le=64)
+    options: dict[str, Any] = {}
+
+
+class NoBackend(_Strict):
+    kind: Literal["none"] = "none"
+
+
+Backend = Annotated[
+    CalDAVBackend | EWSBackend | GraphBackend | NoBackend, Field(discriminator="kind")
+]
+
+
+class SyncConfig(_Strict):
+    poll_interval_seconds: float = Field(30, gt=0)
+    workers: int = Field(8, ge=1, le=128)
+    max_backoff_seconds: float = Field(3600, gt=0)
+    outbox_workers: int = Field(4, ge=1, le=64)
+    rules_file: str | None = None
+    territory: str = "DK"
+
+
+class DashboardConfig(_Strict):
+    enabled: bool = True
+    session_secret: str | None = None
+    session_secret_env: str | None = None
+    users: tuple[dict[str, str], ...] = ()
+
+
+class Config(_Strict):
+    database_url: str = "sqlite:///var/syncd.db"
+    timezone: str = "Europe/Copenhagen"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "console"] = "json"
+    scenario: str | None = None  # load the directory (and demo windows) from a scenario file
+    api: ApiConfig = ApiConfig()
+    publishing: PublishingConfig = PublishingConfig()
+    sync: SyncConfig = SyncConfig()
+    backend: Backend = NoBackend()
+    dashboard: DashboardConfig = DashboardConfig()
+    sites: tuple[SiteConfig, ...] = ()
+    rooms: tuple[RoomConfig, ...] = ()
+    caseworkers: tuple[CaseworkerConfig, ...] = ()
+    conversation_types: tuple[ConversationTypeConfig, ...] = ()
+
+    @model_validator(mode="after")
+    def _references(self) -> Config:
+        site_ids = {s.id for s in self.sites}
+        type_codes = {t.code for t in self.conversation_types}
+        for i, room in enumerate(self.rooms):
+            if room.site not in site_ids:
+                raise ValueError(f"rooms[{i}] ({room.id}): unknown site {room.site!r}")
+        for i, cw in enumerate(self.caseworkers):
+            if cw.site not in site_ids:
+                raise ValueError(f"caseworkers[{i}] ({cw.id}): unknown site {cw.site!r}")
+            for code in cw.conversation_types:
+                if code not in type_codes:
+                    raise ValueError(
+                        f"caseworkers[{i}] ({cw.id}): unknown conversation type {code!r}"
+                    )
+        for what, items in (
+            ("sites", self.sites),
+            ("rooms", self.rooms),
+            ("caseworkers", self.caseworkers),
+        ):
+            seen: set[str] = set()
+            for item in items:
+                if item.id in seen:
+                    raise ValueError(f"{what}: id {item.id!r} appears twice")
+                seen.add(item.id)
+        return self
+
+    def directory(self) -> Directory:
+        """The configured jobcentre as domain values (a scenario adds to it, see syncd.scenario)."""
+        all_types = tuple(t.code for t in self.conversation_types)
+        return Directory(
+            sites=tuple(Site(s.id, s.name, s.timezone) for s in self.sites),
+            rooms=tuple(
+                Room(
+                    r.id,
+                    r.site,
+                    r.name or r.id,
+                    r.capacity,
+                    frozenset(r.features),
+                    r.calendar,
+                    r.email,
+                    r.floor,
+                )
+                for r in self.rooms
+            ),
+            caseworkers=tuple(
+                Caseworker(
+                    c.id,
+                    c.name,
+                    c.site,
+                    c.team,
+                    c.email,
+                    c.calendar,
+                    c.conversation_types or all_types,
+                    c.other_sites,
+                    c.weekly_cap
+                    if c.weekly_cap is not None
+                    else self.publishing.default_weekly_cap,
+                )
+                for c in self.caseworkers
+            ),
+            conversation_types=tuple(
+                ConversationType(
+                    t.code,
+                    t.title,
+                    t.minutes,
+                    t.buffer_before_minutes,
+                    t.buffer_after_minutes,
+                    t.modes,
+                    t.min_room_capacity,
+                    frozenset(t.required_features),
+                    int(t.min_notice_hours * 60),
+                    t.horizon_days,
+                )
+                for t in self.conversation_types
+            ),
+            closing_days=self.publishing.closing_days,
+        )
+
+
+def _format_errors(exc: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid configuration"]
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"] if p not in ("caldav", "ews", "graph", "none"))
+        msg = err["msg"].removeprefix("Value error, ")
+        lines.append(f"  {where or '(top level)'}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_config(data: dict[str, Any], source: str = "<config>") -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc, source)) from None
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read the TOML file named by ``path`` or $SYNCD_CONFIG; without either, the defaults."""
+    chosen = path or os.environ.get(ENV_CONFIG)
+    if not chosen:
+        return Config()
+    p = Path(chosen)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read configuration: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    config = parse_config(data, str(p))
+    return _resolve_relative_paths(config, p.parent)
+
+
+def _resolve_relative_paths(config: Config, base: Path) -> Config:
+    """Paths in the file are relative to the file, as admins expect."""
+    updates: dict[str, Any] = {}
+    if config.scenario and not Path(config.scenario).is_absolute():
+        updates["scenario"] = str((base / config.scenario).resolve())
+    url = config.database_url
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        rel = url.removeprefix("sqlite:///")
+        if rel and rel != ":memory:":
+            updates["database_url"] = "sqlite:///" + str((base / rel).resolve())
+    return config.model_copy(update=updates) if updates else config

@@ -1,0 +1,65 @@
+"""Wiring: configuration -> database -> directory -> services. One object the CLI, the API and
+the engine share, so every part sees the same directory and clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from zoneinfo import ZoneInfo
+
+from syncd.config import Config
+from syncd.domain.model import Directory
+from syncd.store.bookings import BookingService, Clock, utcnow
+from syncd.store.db import Database
+from syncd.store.directory import DirectoryIndex, load_directory, save_directory
+
+
+@dataclass
+class Runtime:
+    config: Config
+    db: Database
+    index: DirectoryIndex
+    bookings: BookingService
+    clock: Clock = utcnow
+    extras: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.config.timezone)
+
+    @property
+    def closing_days(self) -> frozenset[date]:
+        return frozenset(date.fromisoformat(d) for d in self.config.publishing.closing_days)
+
+    def reload_directory(self) -> None:
+        with self.db.read() as s:
+            self.index = DirectoryIndex(load_directory(s, self.config.publishing.closing_days))
+        self.bookings.index = self.index
+
+
+def open_runtime(
+    config: Config,
+    *,
+    directory: Directory | None = None,
+    clock: Clock = utcnow,
+    migrate: bool = True,
+) -> Runtime:
+    """Open the store (creating or upgrading the schema), write the directory into it and build
+    the services. ``directory`` defaults to the configured one."""
+    db = Database(config.database_url)
+    if migrate:
+        db.upgrade()
+    directory = directory if directory is not None else config.directory()
+    with db.write() as s:
+        if directory.sites or directory.rooms or directory.caseworkers:
+            save_directory(s, directory)
+    with db.read() as s:
+        index = DirectoryIndex(load_directory(s, config.publishing.closing_days))
+    service = BookingService(
+        db,
+        index,
+        zone=ZoneInfo(config.timezone),
+        hold_ttl=timedelta(seconds=config.api.hold_ttl_seconds),
+        clock=clock,
+    )
+    return Runtime(config, db, index, service, clock)

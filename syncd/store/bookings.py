@@ -1,0 +1,528 @@
+"""Booking operations: reserve, confirm, release, cancel, rebook.
+
+Each operation is one write transaction that leaves everything consistent: the booking, its room
+allocation, an outbox entry for the calendars, an event for the front end and an audit line.
+No calendar I/O happens here; the outbox worker does that afterwards.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from mappings.privacy import contains_cpr
+from syncd.domain.model import LIVE_STATUSES, BookingStatus, CancelledBy, Mode
+from syncd.domain.slots import week_key, widen
+from syncd.store import rooms as room_ops
+from syncd.store.db import Database
+from syncd.store.directory import DirectoryIndex
+from syncd.store.errors import ConflictError, ForbiddenError, InvalidError, NotFoundError
+from syncd.store.journal import audit, emit, enqueue_calendar_sync
+from syncd.store.tables import (
+    BookingRow,
+    CaseworkerRow,
+    CitizenRestrictionRow,
+    RoomAllocationRow,
+    SlotRow,
+)
+
+Clock = Callable[[], datetime]
+_REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+ROOM_RETRIES = 5
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_booking_id() -> str:
+    return "b-" + secrets.token_hex(8)
+
+
+def new_reference() -> str:
+    """Pseudonymous booking reference shown in calendars: says nothing about the citizen."""
+    return "SB-" + "".join(secrets.choice(_REFERENCE_ALPHABET) for _ in range(8))
+
+
+def offer_id(slot_id: str, mode: Mode | str) -> str:
+    return f"{slot_id}~{Mode(mode).value}"
+
+
+def parse_offer_id(value: str) -> tuple[str, Mode]:
+    slot, sep, mode = value.rpartition("~")
+    if not sep or not slot:
+        raise InvalidError(f"offer id {value!r} is malformed", code="invalid_offer_id")
+    try:
+        return slot, Mode(mode)
+    except ValueError:
+        raise InvalidError(
+            f"offer id {value!r} names an unknown mode", code="invalid_offer_id"
+        ) from None
+
+
+def check_citizen_ref(citizen_ref: str) -> str:
+    """Citizen references are opaque, but never a CPR number: refused and not stored or logged."""
+    ref = citizen_ref.strip()
+    if not ref:
+        raise InvalidError("citizen_ref is empty", code="invalid_citizen_ref")
+    digits = ref.replace("-", "").replace(" ", "")
+    if contains_cpr(ref) or (digits.isdigit() and len(digits) == 10):
+        raise InvalidError(
+            "citizen_ref looks like a CPR number; send an opaque reference instead",
+            code="cpr_not_allowed",
+        )
+    if len(ref) > 200:
+        raise InvalidError("citizen_ref is longer than 200 characters", code="invalid_citizen_ref")
+    return ref
+
+
+@dataclass(frozen=True)
+class BookingView:
+    """What the API returns for a hold or a booking."""
+
+    id: str
+    reference: str
+    status: str
+    caseworker_id: str
+    type_code: str
+    mode: str
+    start: datetime
+    end: datetime
+    room_id: str | None
+    hold_expires_at: datetime | None
+    cancelled_by: str | None
+    conflict: str | None
+
+
+class BookingService:
+    def __init__(
+        self,
+        db: Database,
+        index: DirectoryIndex,
+        *,
+        zone: ZoneInfo,
+        hold_ttl: timedelta = timedelta(minutes=10),
+        clock: Clock = utcnow,
+    ) -> None:
+        self.db = db
+        self.index = index
+        self.zone = zone
+        self.hold_ttl = hold_ttl
+        self.clock = clock
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def get(self, booking_id: str) -> BookingView:
+        with self.db.read() as s:
+            booking = s.get(BookingRow, booking_id)
+            if booking is None:
+                raise NotFoundError(f"no booking or hold {booking_id!r}", code="booking_not_found")
+            return self._view(s, booking)
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def reserve(
+        self,
+        offer: str,
+        citizen_ref: str,
+        *,
+        needs_wheelchair: bool = False,
+        client: str = "api",
+        staff: bool = False,
+    ) -> BookingView:
+        slot_id, mode = parse_offer_id(offer)
+        ref = check_citizen_ref(citizen_ref)
+        now = self.clock()
+        with self.db.write() as s:
+            slot = self._bookable_slot(s, slot_id, mode, now, staff=staff)
+            self._check_restrictions(s, ref, slot.caseworker_id)
+            self._lock_caseworker(s, slot.caseworker_id)
+            expire_stale_holds(s, now)
+            ctype = self.index.types[slot.type_code]
+            busy_start, busy_end = widen(slot.start, slot.end, ctype)
+            self._check_caseworker_free(s, slot.caseworker_id, busy_start, busy_end, None)
+            self._check_weekly_cap(s, slot.caseworker_id, slot.start, None)
+            booking = BookingRow(
+                id=new_booking_id(),
+                reference=new_reference(),
+                citizen_ref=ref,
+                slot_id=slot.id,
+                caseworker_id=slot.caseworker_id,
+                type_code=slot.type_code,
+                mode=mode.value,
+                status=BookingStatus.HELD.value,
+                start=slot.start,
+                end=slot.end,
+                busy_start=busy_start,
+                busy_end=busy_end,
+                exclusive=True,
+                needs_wheelchair=needs_wheelchair,
+                hold_expires_at=now + self.hold_ttl,
+                self_booked=not staff,
+                client=client,
+                created_at=now,
+                updated_at=now,
+                version=1,
+            )
+            s.add(booking)
+            try:
+                s.flush()
+            except IntegrityError:
+                raise ConflictError("the time was just taken", code="slot_taken") from None
+            if mode.needs_room:
+                self._allocate(s, booking, now, actor=client, reason="ny booking")
+            audit(s, client, "hold.created", now, booking_id=booking.id)
+            return self._view(s, booking)
+
+    def confirm(self, hold_id: str, *, client: str = "api") -> BookingView:
+        now = self.clock()
+        with self.db.write() as s:
+            booking = self._locked_booking(s, hold_id)
+            if booking.status == BookingStatus.CONFIRMED.value:
+                return self._view(s, booking)  # a retried confirm is harmless
+            if booking.status != BookingStatus.HELD.value or (
+                booking.hold_expires_at is not None and booking.hold_expires_at <= now
+            ):
+                raise ConflictError(
+                    "the hold has expired or was released; reserve the time again",
+                    code="hold_expired",
+                )
+            if Mode(booking.mode).needs_room and room_ops.active_room(s, booking.id) is None:
+                self._allocate(s, booking, now, actor=client, reason="bekræftelse")
+            booking.status = BookingStatus.CONFIRMED.value
+            booking.confirmed_at = now
+            booking.hold_expires_at = None
+            booking.updated_at = now
+            booking.version += 1
+            enqueue_calendar_sync(s, booking.id, "confirmed", now)
+            emit(s, "booking.confirmed", booking.id, self._payload(s, booking), now)
+            audit(s, client, "booking.confirmed", now, booking_id=booking.id)
+            return self._view(s, booking)
+
+    def release(self, hold_id: str, *, client: str = "api") -> BookingView:
+        now = self.clock()
+        with self.db.write() as s:
+            booking = self._locked_booking(s, hold_id)
+            if booking.status != BookingStatus.HELD.value:
+                if booking.status in (BookingStatus.RELEASED.value, BookingStatus.EXPIRED.value):
+                    return self._view(s, booking)
+                raise ConflictError(
+                    "only a hold can be released; cancel the booking", code="not_a_hold"
+                )
+            booking.status = BookingStatus.RELEASED.value
+            booking.updated_at = now
+            room_ops.release_room(s, booking.id, now, "hold frigivet")
+            audit(s, client, "hold.released", now, booking_id=booking.id)
+            return self._view(s, booking)
+
+    def cancel(
+        self,
+        booking_id: str,
+        *,
+        by: CancelledBy = CancelledBy.CITIZEN,
+        actor: str = "api",
+        reason: str = "",
+    ) -> BookingView:
+        now = self.clock()
+        with self.db.write() as s:
+            booking = self._locked_booking(s, booking_id)
+            if booking.status == BookingStatus.CANCELLED.value:
+                return self._view(s, booking)
+            if booking.status != BookingStatus.CONFIRMED.value:
+                raise ConflictError(
+                    f"booking is {booking.status}, not confirmed", code="not_confirmed"
+                )
+            booking.status = BookingStatus.CANCELLED.value
+            booking.cancelled_by = by.value
+            booking.updated_at = now
+            booking.version += 1
+            room = room_ops.release_room(s, booking.id, now, f"aflyst af {by.value}")
+            enqueue_calendar_sync(s, booking.id, "cancelled", now)
+            emit(
+                s,
+                "booking.cancelled",
+                booking.id,
+                self._payload(s, booking) | {"by": by.value},
+                now,
+            )
+            audit(
+                s,
+                actor,
+                "booking.cancelled",
+                now,
+                booking_id=booking.id,
+                room_id=room,
+                reason=reason,
+                by=by.value,
+            )
+            return self._view(s, booking)
+
+    def rebook(
+        self, booking_id: str, offer: str, *, client: str = "api", staff: bool = False
+    ) -> BookingView:
+        """Move a booking to another offer in one transaction: never two bookings, never none."""
+        slot_id, mode = parse_offer_id(offer)
+        now = self.clock()
+        with self.db.write() as s:
+            booking = self._locked_booking(s, booking_id)
+            if booking.status != BookingStatus.CONFIRMED.value:
+                raise ConflictError(
+                    f"booking is {booking.status}, not confirmed", code="not_confirmed"
+                )
+            slot = self._bookable_slot(s, slot_id, mode, now, staff=staff)
+            self._check_restrictions(s, booking.citizen_ref, slot.caseworker_id)
+            self._lock_caseworker(s, slot.caseworker_id)
+            expire_stale_holds(s, now)
+            ctype = self.index.types[slot.type_code]
+            busy_start, busy_end = widen(slot.start, slot.end, ctype)
+            self._check_caseworker_free(s, slot.caseworker_id, busy_start, busy_end, booking.id)
+            self._check_weekly_cap(s, slot.caseworker_id, slot.start, booking.id)
+            old = {"start": booking.start.isoformat(), "caseworker_id": booking.caseworker_id}
+            old_room = room_ops.release_room(s, booking.id, now, "ombooket")
+            booking.slot_id = slot.id
+            booking.caseworker_id = slot.caseworker_id
+            booking.type_code = slot.type_code
+            booking.mode = mode.value
+            booking.start, booking.end = slot.start, slot.end
+            booking.busy_start, booking.busy_end = busy_start, busy_end
+            booking.exclusive = True
+            booking.conflict = None
+            booking.updated_at = now
+            booking.version += 1
+            try:
+                s.flush()
+            except IntegrityError:
+                raise ConflictError("the time was just taken", code="slot_taken") from None
+            if mode.needs_room:
+                self._allocate(s, booking, now, actor=client, reason="ombooking")
+            enqueue_calendar_sync(s, booking.id, "rebooked", now)
+            emit(
+                s,
+                "booking.rebooked",
+                booking.id,
+                self._payload(s, booking) | {"previous": old},
+                now,
+            )
+            audit(
+                s, client, "booking.rebooked", now, booking_id=booking.id, room_id=old_room, **old
+            )
+            return self._view(s, booking)
+
+    # -- restrictions (fratagelse) -----------------------------------------------------------
+
+    def add_restriction(
+        self, citizen_ref: str, caseworker_id: str | None, reason: str, actor: str
+    ) -> None:
+        ref = check_citizen_ref(citizen_ref)
+        if caseworker_id is not None and caseworker_id not in self.index.caseworkers:
+            raise NotFoundError(f"no caseworker {caseworker_id!r}", code="caseworker_not_found")
+        now = self.clock()
+        with self.db.write() as s:
+            s.add(
+                CitizenRestrictionRow(
+                    citizen_ref=ref, caseworker_id=caseworker_id, reason=reason, created_at=now
+                )
+            )
+            audit(s, actor, "restriction.added", now, caseworker_id=caseworker_id)
+
+    def remove_restrictions(self, citizen_ref: str, actor: str) -> int:
+        now = self.clock()
+        with self.db.write() as s:
+            rows = list(
+                s.scalars(
+                    select(CitizenRestrictionRow).where(
+                        CitizenRestrictionRow.citizen_ref == citizen_ref
+                    )
+                )
+            )
+            for row in rows:
+                s.delete(row)
+            audit(s, actor, "restriction.removed", now, count=len(rows))
+            return len(rows)
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _bookable_slot(
+        self, s: Session, slot_id: str, mode: Mode, now: datetime, *, staff: bool
+    ) -> SlotRow:
+        slot = s.get(SlotRow, slot_id)
+        if slot is None or slot.withdrawn or (slot.strakstid and not staff):
+            raise NotFoundError("the offer does not exist or was withdrawn", code="offer_not_found")
+        ctype = self.index.types.get(slot.type_code)
+        cw = self.index.caseworkers.get(slot.caseworker_id)
+        if ctype is None or cw is None:
+            raise NotFoundError("the offer does not exist or was withdrawn", code="offer_not_found")
+        if mode not in ctype.modes:
+            raise InvalidError(
+                f"{ctype.code} cannot be held as {mode.value}", code="mode_not_offered"
+            )
+        if not staff and slot.start < now + timedelta(minutes=ctype.min_notice_minutes):
+            raise ConflictError("the time is too close to be booked now", code="too_late")
+        if slot.start < now:
+            raise ConflictError("the time has passed", code="too_late")
+        return slot
+
+    def _check_restrictions(self, s: Session, citizen_ref: str, caseworker_id: str) -> None:
+        for row in s.scalars(
+            select(CitizenRestrictionRow).where(CitizenRestrictionRow.citizen_ref == citizen_ref)
+        ):
+            if row.caseworker_id is None:
+                raise ForbiddenError(
+                    "the citizen may not self-book (fratagelse)", code="citizen_withdrawn"
+                )
+            if row.caseworker_id == caseworker_id:
+                raise ForbiddenError(
+                    "the citizen may not book this caseworker", code="caseworker_barred"
+                )
+
+    def _lock_caseworker(self, s: Session, caseworker_id: str) -> None:
+        """Serialise bookings per caseworker on PostgreSQL (SQLite's IMMEDIATE already does)."""
+        if not self.db.is_sqlite:
+            s.execute(
+                select(CaseworkerRow.id).where(CaseworkerRow.id == caseworker_id).with_for_update()
+            )
+
+    def _check_caseworker_free(
+        self, s: Session, caseworker_id: str, start: datetime, end: datetime, ignore: str | None
+    ) -> None:
+        q = select(BookingRow.id).where(
+            BookingRow.caseworker_id == caseworker_id,
+            BookingRow.status.in_(LIVE_STATUSES),
+            BookingRow.exclusive,
+            BookingRow.busy_start < end,
+            BookingRow.busy_end > start,
+        )
+        if ignore:
+            q = q.where(BookingRow.id != ignore)
+        if s.scalar(q.limit(1)) is not None:
+            raise ConflictError("the time was just taken", code="slot_taken")
+
+    def _check_weekly_cap(
+        self, s: Session, caseworker_id: str, start: datetime, ignore: str | None
+    ) -> None:
+        cap = self.index.caseworkers[caseworker_id].weekly_cap
+        if cap is None:
+            return
+        local = start.astimezone(self.zone)
+        monday = (local - timedelta(days=local.weekday())).replace(
+            hour=0, minute=0, second=0, microsecond=0
+        )
+        q = (
+            select(func.count())
+            .select_from(BookingRow)
+            .where(
+                BookingRow.caseworker_id == caseworker_id,
+                BookingRow.status.in_(LIVE_STATUSES),
+                BookingRow.start >= monday,
+                BookingRow.start < monday + timedelta(days=7),
+            )
+        )
+        if ignore:
+            q = q.where(BookingRow.id != ignore)
+        if (s.scalar(q) or 0) >= cap:
+            year, week = week_key(start, self.zone)
+            raise ConflictError(
+                f"the caseworker is fully booked in week {week} {year}", code="weekly_cap_reached"
+            )
+
+    def _locked_booking(self, s: Session, booking_id: str) -> BookingRow:
+        q = select(BookingRow).where(BookingRow.id == booking_id)
+        if not self.db.is_sqlite:
+            q = q.with_for_update()
+        booking = s.scalar(q)
+        if booking is None:
+            raise NotFoundError(f"no booking or hold {booking_id!r}", code="booking_not_found")
+        return booking
+
+    def _allocate(
+        self, s: Session, booking: BookingRow, now: datetime, *, actor: str, reason: str
+    ) -> None:
+        """Give the booking a room, re-packing later allocations if that is what it takes.
+        A concurrent writer may take the same room first (PostgreSQL): retry on fresh data."""
+        cw = self.index.caseworkers[booking.caseworker_id]
+        for _ in range(ROOM_RETRIES):
+            ctx = room_ops.load_context(
+                s,
+                self.index,
+                cw.sites,
+                booking.busy_start,
+                booking.busy_end,
+                now,
+                self.zone,
+                exclude_booking=booking.id,
+            )
+            frozen = room_ops.freeze_until(now, self.zone)
+            request = room_ops.request_for(
+                self.index, booking, current_room=None, pinned=False, frozen_before=frozen
+            )
+            plan = room_ops.plan_for_new(ctx, request)
+            if plan.assignments.get(booking.id) is None:
+                raise ConflictError("no suitable meeting room is free at that time", code="no_room")
+            try:
+                with s.begin_nested():
+                    room_ops.apply_plan(
+                        s, plan, {booking.id: booking}, ctx, now, actor=actor, reason=reason
+                    )
+                return
+            except IntegrityError:
+                continue
+        raise ConflictError("no suitable meeting room could be secured; try again", code="no_room")
+
+    def _payload(self, s: Session, booking: BookingRow) -> dict[str, object]:
+        return {
+            "reference": booking.reference,
+            "caseworker_id": booking.caseworker_id,
+            "type": booking.type_code,
+            "mode": booking.mode,
+            "start": booking.start.isoformat(),
+            "end": booking.end.isoformat(),
+            "room": room_ops.active_room(s, booking.id),
+            "status": booking.status,
+        }
+
+    def _view(self, s: Session, booking: BookingRow) -> BookingView:
+        return BookingView(
+            id=booking.id,
+            reference=booking.reference,
+            status=booking.status,
+            caseworker_id=booking.caseworker_id,
+            type_code=booking.type_code,
+            mode=booking.mode,
+            start=booking.start,
+            end=booking.end,
+            room_id=room_ops.active_room(s, booking.id),
+            hold_expires_at=booking.hold_expires_at,
+            cancelled_by=booking.cancelled_by,
+            conflict=booking.conflict,
+        )
+
+
+def expire_stale_holds(s: Session, now: datetime) -> int:
+    """Holds past their time give back the caseworker's time and the room."""
+    stale = list(
+        s.scalars(
+            select(BookingRow.id).where(
+                BookingRow.status == BookingStatus.HELD.value, BookingRow.hold_expires_at <= now
+            )
+        )
+    )
+    if not stale:
+        return 0
+    s.execute(
+        update(BookingRow)
+        .where(BookingRow.id.in_(stale), BookingRow.status == BookingStatus.HELD.value)
+        .values(status=BookingStatus.EXPIRED.value, updated_at=now)
+    )
+    s.execute(
+        update(RoomAllocationRow)
+        .where(RoomAllocationRow.booking_id.in_(stale), RoomAllocationRow.active)
+        .values(active=False, released_at=now, reason="hold udløbet")
+    )
+    return len(stale)

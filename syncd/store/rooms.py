@@ -1,0 +1,245 @@
+"""Glue between the store and the pure room allocator: load who holds which room around a time,
+ask the allocator for a plan, and apply it (allocations, outbox, audit) in the same transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, select
+from sqlalchemy.orm import Session
+
+from syncd.domain.holidays import is_closed
+from syncd.rooms import allocator
+from syncd.rooms.model import AllocationPlan, AllocationRequest, Occupation, Preferences, RoomSpec
+from syncd.store.directory import DirectoryIndex
+from syncd.store.journal import audit, emit, enqueue_calendar_sync
+from syncd.store.tables import BookingRow, BusyRow, RoomAllocationRow, RoomBlockRow
+
+WHEELCHAIR = "wheelchair"
+
+
+@dataclass(frozen=True)
+class RoomContext:
+    rooms: list[RoomSpec]
+    existing: list[AllocationRequest]
+    occupied: list[Occupation]
+    allocation_ids: dict[str, int]  # booking id -> its active allocation row
+
+
+def room_specs(index: DirectoryIndex, site_ids: Iterable[str]) -> list[RoomSpec]:
+    out = []
+    for site_id in sorted(set(site_ids)):
+        for r in index.rooms_by_site.get(site_id, []):
+            out.append(RoomSpec(r.id, r.site_id, r.capacity, r.features, r.floor))
+    return out
+
+
+def freeze_until(now: datetime, zone: ZoneInfo, working_days: int = 1) -> datetime:
+    """Allocations before this moment are not moved by re-packing: today and the next working
+    day are frozen, so nobody finds their room changed at short notice."""
+    day = now.astimezone(zone).date()
+    remaining = working_days
+    while remaining > 0:
+        day += timedelta(days=1)
+        if day.weekday() < 5 and not is_closed(day):
+            remaining -= 1
+    return datetime.combine(day + timedelta(days=1), time(0), zone)
+
+
+def request_for(
+    index: DirectoryIndex,
+    booking: BookingRow,
+    *,
+    current_room: str | None,
+    pinned: bool,
+    frozen_before: datetime,
+) -> AllocationRequest:
+    ctype = index.types[booking.type_code]
+    cw = index.caseworkers[booking.caseworker_id]
+    features = set(ctype.required_features)
+    if booking.needs_wheelchair:
+        features.add(WHEELCHAIR)
+    return AllocationRequest(
+        booking_id=booking.id,
+        caseworker_id=booking.caseworker_id,
+        start=booking.busy_start,
+        end=booking.busy_end,
+        sites=cw.sites,
+        min_capacity=ctype.min_room_capacity,
+        features=frozenset(features),
+        team=cw.team,
+        current_room=current_room,
+        pinned=pinned,
+        movable=booking.start >= frozen_before,
+    )
+
+
+def load_context(
+    session: Session,
+    index: DirectoryIndex,
+    site_ids: Iterable[str],
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    zone: ZoneInfo,
+    *,
+    exclude_booking: str | None = None,
+) -> RoomContext:
+    """Everything that holds a room at these sites on the local day(s) around [start, end)."""
+    rooms = room_specs(index, site_ids)
+    room_ids = [r.room_id for r in rooms]
+    day_start = datetime.combine(start.astimezone(zone).date(), time(0), zone)
+    day_end = datetime.combine(end.astimezone(zone).date() + timedelta(days=1), time(0), zone)
+    frozen_before = freeze_until(now, zone)
+    rows = session.execute(
+        select(RoomAllocationRow, BookingRow)
+        .join(BookingRow, BookingRow.id == RoomAllocationRow.booking_id)
+        .where(
+            RoomAllocationRow.active,
+            RoomAllocationRow.room_id.in_(room_ids),
+            RoomAllocationRow.start < day_end,
+            RoomAllocationRow.end > day_start,
+        )
+    ).all()
+    existing = []
+    allocation_ids = {}
+    for alloc, booking in rows:
+        if booking.id == exclude_booking:
+            continue
+        existing.append(
+            request_for(
+                index,
+                booking,
+                current_room=alloc.room_id,
+                pinned=alloc.pinned,
+                frozen_before=frozen_before,
+            )
+        )
+        allocation_ids[booking.id] = alloc.id
+    occupied = [
+        Occupation(b.owner_id, b.start, b.end, "busy")
+        for b in session.scalars(
+            select(BusyRow).where(
+                BusyRow.owner_kind == "room",
+                BusyRow.owner_id.in_(room_ids),
+                BusyRow.start < day_end,
+                BusyRow.end > day_start,
+            )
+        )
+    ]
+    occupied += [
+        Occupation(b.room_id, b.start, b.end, "blocked")
+        for b in session.scalars(
+            select(RoomBlockRow).where(
+                and_(
+                    RoomBlockRow.active,
+                    RoomBlockRow.room_id.in_(room_ids),
+                    RoomBlockRow.start < day_end,
+                    RoomBlockRow.end > day_start,
+                )
+            )
+        )
+    ]
+    return RoomContext(rooms, existing, occupied, allocation_ids)
+
+
+def plan_for_new(ctx: RoomContext, request: AllocationRequest) -> AllocationPlan:
+    return allocator.allocate(request, ctx.existing, ctx.rooms, ctx.occupied, Preferences())
+
+
+def apply_plan(
+    session: Session,
+    plan: AllocationPlan,
+    bookings: dict[str, BookingRow],
+    ctx: RoomContext,
+    now: datetime,
+    *,
+    actor: str,
+    reason: str,
+) -> None:
+    """Release moved allocations first, then insert the new ones, so the exclusion constraint
+    sees a consistent picture even for chains of moves."""
+    moved = {m.booking_id: m for m in plan.moves}
+    if moved:
+        for alloc in session.scalars(
+            select(RoomAllocationRow).where(
+                RoomAllocationRow.id.in_([ctx.allocation_ids[b] for b in moved])
+            )
+        ):
+            alloc.active = False
+            alloc.released_at = now
+            alloc.reason = f"flyttet: {reason}"
+        session.flush()
+        others = {
+            b.id: b
+            for b in session.scalars(select(BookingRow).where(BookingRow.id.in_(list(moved))))
+        }
+        for booking_id, move in moved.items():
+            booking = others[booking_id]
+            if move.to_room is not None:
+                _insert_allocation(session, booking, move.to_room, now, reason)
+            enqueue_calendar_sync(session, booking_id, "room_moved", now)
+            emit(
+                session,
+                "booking.room_changed",
+                booking_id,
+                {"reference": booking.reference, "room": move.to_room},
+                now,
+            )
+            audit(
+                session,
+                actor,
+                "room.moved",
+                now,
+                booking_id=booking_id,
+                room_id=move.to_room,
+                reason=reason,
+                from_room=move.from_room,
+            )
+    for booking_id, room_id in plan.assignments.items():
+        if room_id is not None and booking_id not in moved:
+            _insert_allocation(session, bookings[booking_id], room_id, now, reason)
+    session.flush()
+
+
+def _insert_allocation(
+    session: Session, booking: BookingRow, room_id: str, now: datetime, reason: str
+) -> None:
+    session.add(
+        RoomAllocationRow(
+            booking_id=booking.id,
+            room_id=room_id,
+            start=booking.busy_start,
+            end=booking.busy_end,
+            active=True,
+            pinned=False,
+            created_at=now,
+            reason=reason,
+        )
+    )
+
+
+def release_room(session: Session, booking_id: str, now: datetime, reason: str) -> str | None:
+    """Free the booking's room at once; returns the room it had."""
+    room = None
+    for alloc in session.scalars(
+        select(RoomAllocationRow).where(
+            RoomAllocationRow.booking_id == booking_id, RoomAllocationRow.active
+        )
+    ):
+        alloc.active = False
+        alloc.released_at = now
+        alloc.reason = reason
+        room = alloc.room_id
+    return room
+
+
+def active_room(session: Session, booking_id: str) -> str | None:
+    return session.scalar(
+        select(RoomAllocationRow.room_id).where(
+            RoomAllocationRow.booking_id == booking_id, RoomAllocationRow.active
+        )
+    )

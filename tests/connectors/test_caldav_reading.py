@@ -1,0 +1,188 @@
+"""CalDAV specifics of reading: request economy, discovery, the no-RFC-6578 fallback, quarantine."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from connectors.base import SyncTokenInvalid
+from tests.connectors.caldav_proxy import CalDAVProxy, Reply, Seen, caldav_proxy
+from tests.connectors.caldav_support import (
+    WINDOW,
+    at,
+    connector,
+    draft,
+    foreign_ics,
+    unique,
+    via,
+)
+from tests.support.radicale import RadicaleServer, running_radicale
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[RadicaleServer]:
+    with running_radicale(tmp_path) as s:
+        yield s
+
+
+@pytest.fixture
+def proxy(server: RadicaleServer) -> Iterator[CalDAVProxy]:
+    with caldav_proxy(server.url) as p:
+        yield p
+
+
+# --------------------------------------------------------------------------- change markers
+
+
+def test_change_markers_cost_one_request_per_home(server: RadicaleServer) -> None:
+    caseworkers = [server.make_calendar("caseworkers", f"cw{i}") for i in range(8)]
+    rooms = [server.make_calendar("rooms", f"room{i}") for i in range(5)]
+    elsewhere = [server.make_calendar("shared", f"extra{i}") for i in range(2)]
+    homes = {server.url + "caseworkers/": "caseworker", server.url + "rooms/": "room"}
+    with connector(server.url, calendar_homes=homes) as conn:
+        before = conn.requests_made
+        markers = conn.change_markers(caseworkers + rooms + elsewhere)
+        # one Depth 1 PROPFIND per known home + one Depth 0 per calendar outside them
+        assert conn.requests_made - before == 2 + 2
+        assert set(markers) == set(caseworkers + rooms + elsewhere)
+        assert len(set(markers.values())) == len(markers)  # distinct per calendar
+
+        server.put_ics(caseworkers[3] + "x.ics", foreign_ics("x", "Møde", at(8), at(9)))
+        again = conn.change_markers(caseworkers + rooms + elsewhere)
+        assert {c for c in markers if markers[c] != again[c]} == {caseworkers[3]}
+
+
+def test_change_markers_leave_out_what_cannot_be_answered(server: RadicaleServer) -> None:
+    cal = server.make_calendar("caseworkers", "mette")
+    gone = server.url + "caseworkers/nobody/"
+    unknown_home = server.url + "nohome/nobody/"
+    with connector(server.url, calendar_homes=[server.url + "caseworkers/"]) as conn:
+        assert set(conn.change_markers([cal, gone, unknown_home])) == {cal}
+
+
+def test_discovery_from_the_server_root(server: RadicaleServer) -> None:
+    own = server.make_calendar("mette", "arbejde", name="Mettes kalender", user="mette")
+    room = server.make_calendar("mette", "lokale", kind="room", user="mette")
+    with connector(server.url, user="mette") as conn:
+        calendars = {c.calendar_id: c for c in conn.list_calendars()}
+        assert set(calendars) == {own, room}
+        assert calendars[own].name == "Mettes kalender"
+        assert calendars[room].kind == "room"  # from our calendar-kind property
+        assert calendars[own].kind == "unknown"
+        before = conn.requests_made
+        assert set(conn.change_markers([own, room])) == {own, room}
+        assert conn.requests_made - before == 1  # the discovered home answers for both
+
+
+def test_configured_home_kind_wins(server: RadicaleServer) -> None:
+    cal = server.make_calendar("rooms", "l5", kind="caseworker")
+    with connector(server.url, calendar_homes={server.url + "rooms": "room"}) as conn:
+        [info] = conn.list_calendars()
+    assert (info.calendar_id, info.kind) == (cal, "room")
+
+
+def test_calendar_home_as_url(server: RadicaleServer) -> None:
+    cal = server.make_calendar("rooms", "l2")
+    with connector(server.url + "rooms/") as conn:
+        assert [c.calendar_id for c in conn.list_calendars()] == [cal]
+
+
+# --------------------------------------------------------------------------- fetching
+
+
+def test_changed_items_come_in_batched_multigets(server: RadicaleServer, proxy) -> None:
+    cal = server.make_calendar("caseworkers", "mette")
+    for i in range(25):
+        server.put_ics(f"{cal}e{i}.ics", foreign_ics(f"e{i}", f"Møde {i}", at(8), at(9)))
+    with connector(proxy.url, multiget_batch=10) as conn:
+        before = conn.requests_made
+        changes = conn.fetch_changes(via(proxy.url, cal), None, *WINDOW)
+        assert len(changes.changed) == 25 and changes.full
+        assert conn.requests_made - before == 1 + 3  # sync-collection + ceil(25 / 10)
+        assert proxy.count("GET") == 0
+        assert proxy.count("REPORT", "calendar-multiget") == 3
+
+        before = conn.requests_made
+        quiet = conn.fetch_changes(via(proxy.url, cal), changes.token, *WINDOW)
+        assert (quiet.changed, quiet.deleted) == ([], [])
+        assert conn.requests_made - before == 1  # an idle calendar costs one REPORT
+
+
+def test_token_of_another_calendar_is_invalid(server: RadicaleServer) -> None:
+    a = server.make_calendar("caseworkers", "a")
+    b = server.make_calendar("caseworkers", "b")
+    server.put_ics(a + "x.ics", foreign_ics("x", "Møde", at(8), at(9)))
+    with connector(server.url) as conn:
+        token = conn.fetch_changes(a, None, *WINDOW).token
+        with pytest.raises(SyncTokenInvalid):
+            conn.fetch_changes(b, token, *WINDOW)
+
+
+def _corrupt(marker: bytes):
+    """Rewrite multiget answers so the item holding ``marker`` gets a broken RRULE."""
+
+    def rewrite(seen: Seen, reply: Reply) -> Reply:
+        if seen.report_kind == "calendar-multiget":
+            reply.body = reply.body.replace(marker, marker + b"\nRRULE:FREQ=NONSENSE;COUNT=x")
+        return reply
+
+    return rewrite
+
+
+def test_one_unreadable_item_is_quarantined_not_fatal(server: RadicaleServer, proxy) -> None:
+    cal = server.make_calendar("caseworkers", "mette")
+    server.put_ics(cal + "good.ics", foreign_ics("good", "Frokost", at(12), at(13)))
+    server.put_ics(cal + "bad.ics", foreign_ics("bad", "BREAK-ME", at(14), at(15)))
+    proxy.rewrite = _corrupt(b"SUMMARY:BREAK-ME")
+    with connector(proxy.url) as conn:
+        changes = conn.fetch_changes(via(proxy.url, cal), None, *WINDOW)
+    assert [i.uid for i in changes.changed] == ["good"]
+    [(href, reason)] = changes.quarantined
+    assert href == "/caseworkers/mette/bad.ics"
+    assert "RRULE" in reason
+    assert href not in changes.deleted
+
+
+# --------------------------------------------------------------------------- no RFC 6578
+
+
+@pytest.mark.parametrize("refusal", [403, 501])
+def test_fallback_without_sync_collection(server: RadicaleServer, proxy, refusal: int) -> None:
+    """A server that refuses sync-collection: ETag listings with a synthetic token."""
+    cal = server.make_calendar("caseworkers", "mette")
+    proxy.intercept = lambda seen: (
+        Reply(refusal, {"Content-Type": "text/plain"}, b"REPORT sync-collection not supported")
+        if seen.report_kind == "sync-collection"
+        else None
+    )
+    keep, change, drop = (unique(x) for x in ("keep", "change", "drop"))
+    for uid in (keep, change, drop):
+        server.put_ics(f"{cal}{uid}.ics", foreign_ics(uid, uid, at(8), at(9)))
+    url = via(proxy.url, cal)
+    with connector(proxy.url) as conn:
+        full = conn.fetch_changes(url, None, *WINDOW)
+        assert full.full and {i.uid for i in full.changed} == {keep, change, drop}
+        assert full.token.startswith("selvbook-etags:")
+
+        before = conn.requests_made
+        quiet = conn.fetch_changes(url, full.token, *WINDOW)
+        assert (quiet.changed, quiet.deleted, quiet.full) == ([], [], False)
+        assert conn.requests_made - before == 1  # one PROPFIND getetag listing
+
+        server.put_ics(f"{cal}{change}.ics", foreign_ics(change, "moved", at(10), at(11)))
+        with server.client() as http:
+            http.delete(f"{cal}{drop}.ics").raise_for_status()
+        new = unique("new")
+        conn.upsert_event(url, draft(new))
+        delta = conn.fetch_changes(url, quiet.token, *WINDOW)
+        assert {i.uid for i in delta.changed} == {change, new}
+        assert [i for i in delta.changed if i.uid == change][0].start == at(10)
+        assert [i for i in delta.changed if i.uid == new][0].external_id == new
+        assert list(delta.deleted) == [f"/caseworkers/mette/{drop}.ics"]
+
+        with pytest.raises(SyncTokenInvalid):
+            conn.fetch_changes(url, "selvbook-etags:1:not-base64-zlib!", *WINDOW)
+        conn.fetch_changes(url, None, *WINDOW)  # a second full sync does not retry RFC 6578
+    assert proxy.count("REPORT", "sync-collection") == 1

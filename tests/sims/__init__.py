@@ -1,0 +1,1 @@
+"""Local simulators of calendar servers, started by the tests."""

@@ -1,0 +1,594 @@
+"""What the Graph simulator stores: mailboxes, their events, delta rounds and room bookings.
+
+Shapes follow Microsoft Graph v1.0 (event, dateTimeTimeZone, scheduleInformation, room). The
+simulator deliberately reproduces the Graph behaviours the connector must cope with:
+calendarView/delta expands series into occurrences and cannot $expand extended properties;
+``@removed`` also lists events that changed outside the window; a resource mailbox's booking
+assistant accepts or declines first come, first served; transactionId makes a retried POST
+return the event it already created.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from dateutil.rrule import rrulestr
+
+from mappings.timezones import UnknownTimeZone, zone_for
+
+
+class GraphError(Exception):
+    """An error response in Graph's shape: ``{"error": {"code", "message"}}``."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict | None = None):
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+
+    def body(self) -> dict:
+        return {"error": {"code": self.code, "message": self.message, "innerError": {}}}
+
+
+def new_id(prefix: str = "AAMkAG") -> str:
+    return prefix + base64.urlsafe_b64encode(os.urandom(24)).decode().rstrip("=")
+
+
+def zone(name: str | None) -> ZoneInfo:
+    try:
+        return zone_for(name or "UTC")
+    except UnknownTimeZone:
+        raise GraphError(400, "ErrorInvalidTimeZone", f"Time zone '{name}' is not valid.") from None
+
+
+def parse_dtz(value: Any) -> datetime:
+    """A dateTimeTimeZone object as an aware UTC datetime."""
+    if not isinstance(value, dict) or "dateTime" not in value:
+        raise GraphError(400, "ErrorInvalidRequest", "dateTimeTimeZone expected.")
+    text = str(value["dateTime"]).rstrip("Z")
+    if "." in text:
+        head, frac = text.split(".", 1)
+        text = f"{head}.{frac[:6]}"
+    try:
+        naive = datetime.fromisoformat(text).replace(tzinfo=None)
+    except ValueError:
+        raise GraphError(400, "ErrorInvalidRequest", f"Bad dateTime {value!r}.") from None
+    return naive.replace(tzinfo=zone(value.get("timeZone"))).astimezone(UTC)
+
+
+def format_dtz(moment: datetime, tz_name: str) -> dict:
+    local = moment.astimezone(zone(tz_name))
+    return {"dateTime": local.strftime("%Y-%m-%dT%H:%M:%S.0000000"), "timeZone": tz_name}
+
+
+def iso_z(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def prop_key(prop_id: str) -> str:
+    return " ".join(prop_id.lower().split())
+
+
+@dataclass
+class SimEvent:
+    id: str
+    ical_uid: str
+    start: datetime
+    end: datetime
+    subject: str = ""
+    body: str = ""
+    body_type: str = "text"
+    tz: str = "UTC"
+    is_all_day: bool = False
+    location: str = ""
+    sensitivity: str = "normal"
+    categories: list[str] = field(default_factory=list)
+    show_as: str = "busy"
+    attendees: list[dict] = field(default_factory=list)
+    organizer: str = ""
+    is_organizer: bool = True
+    extended: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> (id, value)
+    transaction_id: str | None = None
+    rrule: str | None = None
+    is_cancelled: bool = False
+    response: str = "organizer"
+    created: datetime = field(default_factory=lambda: datetime.now(UTC))
+    modified: datetime = field(default_factory=lambda: datetime.now(UTC))
+    change_key: int = 1
+    seq: int = 0
+
+    def instances(self, lo: datetime, hi: datetime) -> list[tuple[str, datetime, datetime, bool]]:
+        """(instance id, start, end, is_occurrence) of this event overlapping [lo, hi)."""
+        if not self.rrule:
+            if _overlaps(self.start, self.end, lo, hi):
+                return [(self.id, self.start, self.end, False)]
+            return []
+        local_zone = zone(self.tz)
+        duration = self.end - self.start
+        dtstart = self.start.astimezone(local_zone).replace(tzinfo=None)
+        rule = rrulestr(self.rrule.removeprefix("RRULE:"), dtstart=dtstart, ignoretz=True)
+        lo_local = (lo - duration).astimezone(local_zone).replace(tzinfo=None) - timedelta(days=1)
+        hi_local = hi.astimezone(local_zone).replace(tzinfo=None) + timedelta(days=1)
+        found = []
+        for occurrence in rule.between(lo_local, hi_local, inc=True):
+            start = occurrence.replace(tzinfo=local_zone).astimezone(UTC)
+            end = start + duration
+            if _overlaps(start, end, lo, hi):
+                found.append((f"{self.id}_{start.strftime('%Y%m%dT%H%M%SZ')}", start, end, True))
+        return found
+
+    def bump(self, seq: int) -> None:
+        self.seq = seq
+        self.change_key += 1
+        self.modified = datetime.now(UTC)
+
+    def render(self, tz_name: str = "UTC", *, instance: tuple | None = None) -> dict:
+        """The event (or one occurrence of it) as Graph returns it."""
+        event_type = "seriesMaster" if self.rrule else "singleInstance"
+        start, end, event_id = self.start, self.end, self.id
+        extra: dict[str, Any] = {}
+        if instance is not None and instance[3]:
+            event_id, start, end = instance[0], instance[1], instance[2]
+            event_type = "occurrence"
+            extra = {"seriesMasterId": self.id, "originalStart": iso_z(start)}
+        change_key = base64.b64encode(f"{self.id[-8:]}{self.change_key}".encode()).decode()
+        data = {
+            "@odata.type": "#microsoft.graph.event",
+            "@odata.etag": f'W/"{change_key}"',
+            "id": event_id,
+            "createdDateTime": iso_z(self.created),
+            "lastModifiedDateTime": iso_z(self.modified),
+            "changeKey": change_key,
+            "categories": list(self.categories),
+            "transactionId": self.transaction_id,
+            "originalStartTimeZone": self.tz,
+            "originalEndTimeZone": self.tz,
+            "iCalUId": self.ical_uid,
+            "reminderMinutesBeforeStart": 15,
+            "isReminderOn": False,
+            "subject": self.subject,
+            "bodyPreview": self.body[:255],
+            "body": {"contentType": self.body_type, "content": self.body},
+            "importance": "normal",
+            "sensitivity": self.sensitivity,
+            "isAllDay": self.is_all_day,
+            "isCancelled": self.is_cancelled,
+            "isOrganizer": self.is_organizer,
+            "responseRequested": True,
+            "seriesMasterId": None,
+            "showAs": self.show_as,
+            "type": event_type,
+            "responseStatus": {"response": self.response, "time": "0001-01-01T00:00:00Z"},
+            "start": format_dtz(start, tz_name),
+            "end": format_dtz(end, tz_name),
+            "location": {"displayName": self.location, "locationType": "default"},
+            "locations": [{"displayName": self.location}] if self.location else [],
+            "recurrence": _recurrence(self) if event_type == "seriesMaster" else None,
+            "attendees": [dict(a) for a in self.attendees],
+            "organizer": {"emailAddress": {"name": self.organizer, "address": self.organizer}},
+        }
+        data.update(extra)
+        return data
+
+    def extended_json(self, key: str | None = None) -> list[dict]:
+        return [
+            {"id": pid, "value": value}
+            for k, (pid, value) in self.extended.items()
+            if key is None or k == key
+        ]
+
+
+def _overlaps(start: datetime, end: datetime, lo: datetime, hi: datetime) -> bool:
+    if start == end:
+        return lo <= start < hi
+    return start < hi and end > lo
+
+
+def _recurrence(event: SimEvent) -> dict:
+    parts = dict(p.split("=", 1) for p in event.rrule.removeprefix("RRULE:").split(";"))
+    kind = {"DAILY": "daily", "WEEKLY": "weekly", "MONTHLY": "absoluteMonthly"}.get(
+        parts.get("FREQ", ""), "daily"
+    )
+    local = event.start.astimezone(zone(event.tz))
+    return {
+        "pattern": {"type": kind, "interval": int(parts.get("INTERVAL", "1"))},
+        "range": {
+            "type": "numbered" if "COUNT" in parts else "noEnd",
+            "startDate": local.date().isoformat(),
+            "numberOfOccurrences": int(parts.get("COUNT", "0")),
+        },
+    }
+
+
+@dataclass
+class Mailbox:
+    address: str
+    name: str
+    kind: str = "user"  # user | room
+    access: str = "readwrite"  # readwrite | read | none (RBAC for Applications scope)
+    events: dict[str, SimEvent] = field(default_factory=dict)
+    tombstones: dict[str, int] = field(default_factory=dict)  # deleted event id -> seq
+    seq: int = 0
+    place: dict | None = None
+
+    def next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+
+@dataclass(frozen=True)
+class DeltaState:
+    """What a delta token stands for: a window, a watermark and the instances already reported."""
+
+    mailbox: str
+    start: datetime
+    end: datetime
+    watermark: int
+    known: frozenset[str]
+
+
+@dataclass
+class PendingPages:
+    entries: list[dict]
+    final: DeltaState
+    page_size: int
+
+
+DEFAULT_PAGE_SIZE = 10
+MAX_PAGE_SIZE = 1000
+
+
+class GraphState:
+    """All simulator state behind one lock; the HTTP layer and the test backdoor share it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.mailboxes: dict[str, Mailbox] = {}
+        self.room_lists: dict[str, dict] = {}  # address -> {"displayName", "rooms": [addr]}
+        self.delta_tokens: dict[str, DeltaState] = {}
+        self.pages: dict[str, PendingPages] = {}
+        self.transactions: dict[tuple[str, str], tuple[str, str]] = {}  # -> (event id, digest)
+
+    # ----- mailboxes and places ---------------------------------------------------------------
+    def add_mailbox(self, address: str, name: str | None = None, *, access: str = "readwrite"):
+        with self.lock:
+            mailbox = Mailbox(address=address, name=name or address.split("@")[0], access=access)
+            self.mailboxes[address.lower()] = mailbox
+            return mailbox
+
+    def add_room(
+        self,
+        address: str,
+        name: str,
+        *,
+        capacity: int | None = None,
+        building: str | None = None,
+        floor: int | None = None,
+        wheelchair: bool = False,
+        room_list: str | None = None,
+        access: str = "readwrite",
+    ) -> Mailbox:
+        with self.lock:
+            mailbox = self.add_mailbox(address, name, access=access)
+            mailbox.kind = "room"
+            mailbox.place = {
+                "id": new_id("")[:36],
+                "emailAddress": address,
+                "displayName": name,
+                "capacity": capacity,
+                "building": building,
+                "floorNumber": floor,
+                "floorLabel": None if floor is None else str(floor),
+                "isWheelChairAccessible": wheelchair,
+                "bookingType": "standard",
+                "tags": [],
+            }
+            if room_list:
+                entry = self.room_lists.setdefault(
+                    room_list.lower(),
+                    {"emailAddress": room_list, "displayName": room_list.split("@")[0]},
+                )
+                entry.setdefault("rooms", []).append(address.lower())
+            return mailbox
+
+    def mailbox(self, address: str) -> Mailbox:
+        mailbox = self.mailboxes.get(address.lower())
+        if mailbox is None:
+            raise GraphError(404, "ErrorInvalidUser", f"The requested user '{address}' is invalid.")
+        return mailbox
+
+    # ----- events -----------------------------------------------------------------------------
+    def find_uid(self, address: str, uid: str) -> SimEvent:
+        with self.lock:
+            for event in self.mailbox(address).events.values():
+                if event.ical_uid == uid:
+                    return event
+        raise GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.")
+
+    def get_event(self, mailbox: Mailbox, event_id: str) -> SimEvent:
+        event = mailbox.events.get(event_id)
+        if event is None:
+            raise GraphError(
+                404, "ErrorItemNotFound", "The specified object was not found in the store."
+            )
+        return event
+
+    def create_event(
+        self, address: str, body: dict, *, ical_uid: str | None = None, rrule: str | None = None
+    ) -> tuple[SimEvent, bool]:
+        """POST /users/{id}/events. Returns (event, created); a repeated transactionId with the
+        same content returns the existing event, with different content ErrorDuplicateTransactionId."""
+        with self.lock:
+            mailbox = self.mailbox(address)
+            txid = body.get("transactionId")
+            digest = repr(sorted((k, repr(v)) for k, v in body.items()))
+            if txid:
+                seen = self.transactions.get((mailbox.address.lower(), txid))
+                if seen:
+                    existing = mailbox.events.get(seen[0])
+                    if existing is not None and seen[1] == digest:
+                        return existing, False
+                    raise GraphError(
+                        409,
+                        "ErrorDuplicateTransactionId",
+                        "Your request can't be completed. The TransactionId specified in the "
+                        "request has already been used to create a different event.",
+                    )
+            if "start" not in body or "end" not in body:
+                raise GraphError(400, "ErrorInvalidRequest", "start and end are required.")
+            event = SimEvent(
+                id=new_id(),
+                ical_uid=ical_uid or "040000008200E00074C5B7101A82E008" + os.urandom(16).hex(),
+                start=parse_dtz(body["start"]),
+                end=parse_dtz(body["end"]),
+                organizer=mailbox.address,
+                transaction_id=txid,
+                rrule=rrule,
+            )
+            self._apply(event, body)
+            event.seq = mailbox.next_seq()
+            mailbox.events[event.id] = event
+            if txid:
+                self.transactions[(mailbox.address.lower(), txid)] = (event.id, digest)
+            self._book_rooms(mailbox, event, previous=None)
+            return event, True
+
+    def update_event(self, address: str, event_id: str, body: dict) -> SimEvent:
+        with self.lock:
+            mailbox = self.mailbox(address)
+            event = self.get_event(mailbox, event_id)
+            if "transactionId" in body and body["transactionId"] != event.transaction_id:
+                raise GraphError(400, "ErrorInvalidProperty", "transactionId cannot be changed.")
+            previous = (event.start, event.end, [dict(a) for a in event.attendees])
+            self._apply(event, body)
+            if "start" in body:
+                event.start = parse_dtz(body["start"])
+            if "end" in body:
+                event.end = parse_dtz(body["end"])
+            event.bump(mailbox.next_seq())
+            self._book_rooms(mailbox, event, previous=previous)
+            return event
+
+    def delete_event(self, address: str, event_id: str) -> None:
+        with self.lock:
+            mailbox = self.mailbox(address)
+            event = self.get_event(mailbox, event_id)
+            del mailbox.events[event_id]
+            mailbox.tombstones[event_id] = mailbox.next_seq()
+            if event.is_organizer:
+                for room in self._rooms_of(event.attendees):
+                    self._drop_copy(room, event.ical_uid)
+
+    def _apply(self, event: SimEvent, body: dict) -> None:
+        if "subject" in body:
+            event.subject = body["subject"] or ""
+        if "body" in body:
+            event.body = (body["body"] or {}).get("content", "")
+            event.body_type = (body["body"] or {}).get("contentType", "text").lower()
+        if "start" in body:
+            event.tz = body["start"].get("timeZone") or "UTC"
+        if "isAllDay" in body:
+            event.is_all_day = bool(body["isAllDay"])
+        if "location" in body:
+            event.location = (body["location"] or {}).get("displayName", "")
+        if "sensitivity" in body:
+            event.sensitivity = body["sensitivity"]
+        if "categories" in body:
+            event.categories = list(body["categories"] or [])
+        if "showAs" in body:
+            event.show_as = body["showAs"]
+        if "isCancelled" in body:
+            event.is_cancelled = bool(body["isCancelled"])
+        if "attendees" in body:
+            old = {a["emailAddress"]["address"].lower(): a for a in event.attendees}
+            attendees = []
+            for attendee in body["attendees"] or []:
+                address = attendee["emailAddress"]["address"]
+                status = old.get(address.lower(), {}).get("status") or {
+                    "response": "none",
+                    "time": "0001-01-01T00:00:00Z",
+                }
+                attendees.append(
+                    {
+                        "type": attendee.get("type", "required"),
+                        "status": dict(status),
+                        "emailAddress": {
+                            "name": attendee["emailAddress"].get("name", address),
+                            "address": address,
+                        },
+                    }
+                )
+            event.attendees = attendees
+        for prop in body.get("singleValueExtendedProperties") or []:
+            event.extended[prop_key(prop["id"])] = (prop["id"], prop.get("value"))
+
+    # ----- the resource booking assistant of room mailboxes -----------------------------------
+    def _rooms_of(self, attendees: list[dict]) -> list[Mailbox]:
+        rooms = []
+        for attendee in attendees:
+            if attendee.get("type") != "resource":
+                continue
+            room = self.mailboxes.get(attendee["emailAddress"]["address"].lower())
+            if room is not None and room.kind == "room":
+                rooms.append(room)
+        return rooms
+
+    def _drop_copy(self, room: Mailbox, uid: str) -> None:
+        for copy in [e for e in room.events.values() if e.ical_uid == uid]:
+            del room.events[copy.id]
+            room.tombstones[copy.id] = room.next_seq()
+
+    def _book_rooms(self, organizer: Mailbox, event: SimEvent, previous: tuple | None) -> None:
+        """Each invited room accepts if it is free for the whole meeting, else declines; the
+        organizer's event then carries the responses (and so shows up in delta again)."""
+        if not event.is_organizer:
+            return
+        moved = previous is None or previous[0] != event.start or previous[1] != event.end
+        if previous is not None:
+            now = {a["emailAddress"]["address"].lower() for a in event.attendees}
+            for room in self._rooms_of(previous[2]):
+                if room.address.lower() not in now:
+                    self._drop_copy(room, event.ical_uid)
+        answered = False
+        stamp = iso_z(datetime.now(UTC))
+        for attendee in event.attendees:
+            if attendee.get("type") != "resource":
+                continue
+            room = self.mailboxes.get(attendee["emailAddress"]["address"].lower())
+            if room is None or room.kind != "room":
+                continue
+            if not moved and attendee["status"]["response"] in ("accepted", "declined"):
+                continue
+            copies = [e for e in room.events.values() if e.ical_uid == event.ical_uid]
+            copy_ids = {c.id for c in copies}
+            clash = any(
+                other.show_as != "free"
+                and not other.is_cancelled
+                and other.instances(event.start, event.end)
+                for other in room.events.values()
+                if other.id not in copy_ids
+            )
+            if clash or event.is_cancelled:
+                self._drop_copy(room, event.ical_uid)
+                attendee["status"] = {"response": "declined", "time": stamp}
+            else:
+                if copies:
+                    copy = copies[0]
+                    copy.start, copy.end, copy.subject = event.start, event.end, event.subject
+                    copy.bump(room.next_seq())
+                else:
+                    copy = SimEvent(
+                        id=new_id(),
+                        ical_uid=event.ical_uid,
+                        start=event.start,
+                        end=event.end,
+                        subject=event.subject,
+                        tz=event.tz,
+                        location=event.location,
+                        sensitivity=event.sensitivity,
+                        organizer=organizer.address,
+                        is_organizer=False,
+                        response="accepted",
+                        attendees=[dict(a) for a in event.attendees],
+                    )
+                    copy.seq = room.next_seq()
+                    room.events[copy.id] = copy
+                attendee["status"] = {"response": "accepted", "time": stamp}
+            answered = True
+        if answered:
+            event.bump(organizer.next_seq())
+
+    # ----- calendarView and delta --------------------------------------------------------------
+    def view(self, mailbox: Mailbox, lo: datetime, hi: datetime) -> list[tuple[SimEvent, tuple]]:
+        found = []
+        for event in mailbox.events.values():
+            for instance in event.instances(lo, hi):
+                found.append((event, instance))
+        found.sort(key=lambda pair: (pair[1][1], pair[1][0]))
+        return found
+
+    def delta_round(
+        self, mailbox: Mailbox, lo: datetime, hi: datetime, since: DeltaState | None, tz: str
+    ) -> tuple[list[dict], DeltaState]:
+        """Entries of one delta round and the state its deltaLink will stand for."""
+        current = self.view(mailbox, lo, hi)
+        current_ids = {instance[0] for _, instance in current}
+        entries: list[dict] = []
+        if since is None:
+            entries = [event.render(tz, instance=instance) for event, instance in current]
+        else:
+            for event, instance in current:
+                if instance[0] not in since.known or event.seq > since.watermark:
+                    entries.append(event.render(tz, instance=instance))
+            removed = [i for i in since.known if i not in current_ids]
+            # Graph also reports events that changed outside the window as removed.
+            removed += [
+                e.id
+                for e in mailbox.events.values()
+                if e.seq > since.watermark and e.id not in current_ids and e.id not in since.known
+                and not e.rrule
+            ]
+            removed += [
+                i
+                for i, seq in mailbox.tombstones.items()
+                if seq > since.watermark and i not in since.known
+            ]
+            for event_id in dict.fromkeys(removed):
+                entries.append(
+                    {
+                        "@odata.type": "#microsoft.graph.event",
+                        "id": event_id,
+                        "@removed": {"reason": "deleted"},
+                    }
+                )
+        final = DeltaState(mailbox.address.lower(), lo, hi, mailbox.seq, frozenset(current_ids))
+        return entries, final
+
+    def invalidate_delta_tokens(self, address: str | None = None) -> None:
+        with self.lock:
+            for token, state in list(self.delta_tokens.items()):
+                if address is None or state.mailbox == address.lower():
+                    del self.delta_tokens[token]
+
+    # ----- free/busy ---------------------------------------------------------------------------
+    def schedule(self, address: str, lo: datetime, hi: datetime, tz: str) -> dict:
+        mailbox = self.mailboxes.get(address.lower())
+        if mailbox is None:
+            return {
+                "scheduleId": address,
+                "error": {
+                    "message": f"The recipient '{address}' was not found.",
+                    "responseCode": "ErrorMailRecipientNotFound",
+                },
+            }
+        if mailbox.access == "none":
+            return {
+                "scheduleId": address,
+                "error": {
+                    "message": "Access is denied. Check credentials and try again.",
+                    "responseCode": "ErrorAccessDenied",
+                },
+            }
+        items = []
+        for event, instance in self.view(mailbox, lo, hi):
+            if event.show_as == "free" or event.is_cancelled:
+                continue
+            private = event.sensitivity == "private"
+            items.append(
+                {
+                    "isPrivate": private,
+                    "status": event.show_as,
+                    "subject": "" if private else event.subject,
+                    "location": "" if private else event.location,
+                    "start": format_dtz(instance[1], tz),
+                    "end": format_dtz(instance[2], tz),
+                }
+            )
+        return {"scheduleId": address, "availabilityView": "", "scheduleItems": items}
