@@ -34,6 +34,8 @@ class _MsalHttp:
     def post(
         self, url: str, params: Any = None, data: Any = None, headers: Any = None, **_: Any
     ) -> httpx.Response:
+        if isinstance(data, Mapping):  # msal hands the client assertion over as bytes
+            data = {k: v.decode() if isinstance(v, bytes) else v for k, v in data.items()}
         return self._client.post(url, params=params, data=data, headers=headers)
 
     def close(self) -> None:  # msal may call it; the connector owns the client
@@ -90,7 +92,9 @@ class TokenSource:
         token = result.get("access_token") if isinstance(result, dict) else None
         if not token:
             error = result.get("error", "unknown") if isinstance(result, dict) else "unknown"
-            description = (result.get("error_description") or "") if isinstance(result, dict) else ""
+            description = (
+                (result.get("error_description") or "") if isinstance(result, dict) else ""
+            )
             raise ConnectorError(f"token request refused: {error}: {description}".strip())
         return token
 

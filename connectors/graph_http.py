@@ -97,7 +97,9 @@ class GraphResponse:
 
     def describe(self) -> str:
         code = self.error_code
-        return f"{code}: {self.error_message}" if code else f"HTTP {self.status}: {self.error_message}"
+        return (
+            f"{code}: {self.error_message}" if code else f"HTTP {self.status}: {self.error_message}"
+        )
 
 
 def raise_for(response: GraphResponse, calendar_id: str | None) -> None:
@@ -221,15 +223,23 @@ class GraphHttp:
             if response.status == 0 and request.retry_safe and lost < self.retries:
                 lost += 1
                 continue
-            if delay is None and response.status in TRANSIENT and request.retry_safe:
-                if transient < self.retries:
-                    transient += 1
-                    self._sleep(0.2 * transient)
-                    continue
+            if (
+                delay is None
+                and response.status in TRANSIENT
+                and request.retry_safe
+                and transient < self.retries
+            ):
+                transient += 1
+                self._sleep(0.2 * transient)
+                continue
             if delay is None or waited + delay > self.max_wait:
                 return response
-            log.info("Graph throttled %s for %.1fs (%s)", request.mailbox or "tenant", delay,
-                     response.error_code)
+            log.info(
+                "Graph throttled %s for %.1fs (%s)",
+                request.mailbox or "tenant",
+                delay,
+                response.error_code,
+            )
             self._sleep(delay)
             waited += delay
 
@@ -246,17 +256,25 @@ class GraphHttp:
             try:
                 reply = self.client.request(method, url, headers=headers, json=request.body)
             except httpx.TransportError as exc:
-                return GraphResponse(0, {"error": {"code": "TransportError",
-                                                   "message": type(exc).__name__}}, {})
+                return GraphResponse(
+                    0, {"error": {"code": "TransportError", "message": type(exc).__name__}}, {}
+                )
             response = _wrap(reply)
             if response.status == 401 and attempt == 1:
-                log.info("Graph refused the access token (%s); fetching a new one",
-                         response.error_code)
+                log.info(
+                    "Graph refused the access token (%s); fetching a new one", response.error_code
+                )
                 self.tokens.invalidate(token)
                 continue
             if not response.ok:
-                log.debug("Graph %s %s -> %s %s (request-id %s)", method, _path(url),
-                          response.status, response.error_code, response.headers.get("request-id"))
+                log.debug(
+                    "Graph %s %s -> %s %s (request-id %s)",
+                    method,
+                    _path(url),
+                    response.status,
+                    response.error_code,
+                    response.headers.get("request-id"),
+                )
             return response
         raise AssertionError("unreachable")
 
@@ -287,7 +305,11 @@ class GraphHttp:
                 received = time.monotonic()
                 for item, response in zip(chunk, future.result(), strict=True):
                     delay = response.retry_after
-                    if response.status == 0 and item.request.retry_safe and item.lost < self.retries:
+                    if (
+                        response.status == 0
+                        and item.request.retry_safe
+                        and item.lost < self.retries
+                    ):
                         item.lost += 1
                         pending.append(item)
                     elif delay is not None and item.waited + delay <= self.max_wait:
@@ -307,22 +329,34 @@ class GraphHttp:
         payload = {"requests": [self._sub_request(str(n), p.request) for n, p in enumerate(chunk)]}
         self.gate.acquire(counts, self.stop)
         try:
-            outer = self._exchange("POST", f"{self.graph_url}/$batch",
-                                   GraphRequest("POST", "/$batch", None, payload))
+            outer = self._exchange(
+                "POST", f"{self.graph_url}/$batch", GraphRequest("POST", "/$batch", None, payload)
+            )
         finally:
             self.gate.release(counts)
         if not outer.ok:
             return [outer] * len(chunk)
         answers = {
-            str(r.get("id")): r for r in (outer.body or {}).get("responses", [])
+            str(r.get("id")): r
+            for r in (outer.body or {}).get("responses", [])
             if isinstance(r, dict)
         }
         results = []
         for n in range(len(chunk)):
             answer = answers.get(str(n))
             if answer is None:
-                results.append(GraphResponse(0, {"error": {"code": "MissingBatchResponse",
-                                                           "message": "no answer in $batch"}}, {}))
+                results.append(
+                    GraphResponse(
+                        0,
+                        {
+                            "error": {
+                                "code": "MissingBatchResponse",
+                                "message": "no answer in $batch",
+                            }
+                        },
+                        {},
+                    )
+                )
                 continue
             headers = {str(k).lower(): str(v) for k, v in (answer.get("headers") or {}).items()}
             results.append(GraphResponse(int(answer.get("status", 0)), answer.get("body"), headers))
@@ -348,7 +382,7 @@ class GraphHttp:
 
     def _relative(self, url: str) -> str:
         if url.startswith(self.graph_url):
-            return url[len(self.graph_url):]
+            return url[len(self.graph_url) :]
         if url.startswith("http"):
             raise ConnectorError(f"link outside the Graph root: {_path(url)}")
         return url
@@ -358,8 +392,11 @@ class GraphHttp:
             return
         while (delay := self.rate.reserve(mailbox, time.monotonic())) > 0:
             if delay > self.max_wait:
-                raise Throttled("own request budget for this mailbox used up",
-                                retry_after=delay, calendar_id=mailbox)
+                raise Throttled(
+                    "own request budget for this mailbox used up",
+                    retry_after=delay,
+                    calendar_id=mailbox,
+                )
             self._sleep(delay)
 
     def _sleep(self, seconds: float) -> None:

@@ -32,7 +32,12 @@ RESPONSES = {
     "notresponded": "NEEDS-ACTION",
     "organizer": "ACCEPTED",
 }
-SCHEDULE_STATUS = {"busy": "BUSY", "tentative": "TENTATIVE", "oof": "OOF", "workingelsewhere": "BUSY"}
+SCHEDULE_STATUS = {
+    "busy": "BUSY",
+    "tentative": "TENTATIVE",
+    "oof": "OOF",
+    "workingelsewhere": "BUSY",
+}
 
 
 def property_id(guid: str, name: str = "SelvbookId") -> str:
@@ -104,8 +109,10 @@ def item_from_event(
         original = datetime.fromisoformat(str(data["originalStart"]).replace("Z", "+00:00"))
         recurrence_id = original.astimezone(own) if own else original
     show_as = str(data.get("showAs") or "busy").lower()
-    status = "CANCELLED" if data.get("isCancelled") else (
-        "TENTATIVE" if show_as == "tentative" else "CONFIRMED"
+    status = (
+        "CANCELLED"
+        if data.get("isCancelled")
+        else ("TENTATIVE" if show_as == "tentative" else "CONFIRMED")
     )
     return CalendarItem(
         href=str(data["id"]),

@@ -242,7 +242,9 @@ class GraphSimulator:
         if path.startswith(f"/{self.tenant}/"):
             response = self._identity(method, path, body)
             kind = "token" if path.endswith("/token") else "discovery"
-            self._record(LogEntry(started, method, path, parts.query, None, response.status, None, kind))
+            self._record(
+                LogEntry(started, method, path, parts.query, None, response.status, None, kind)
+            )
             return response
         if not path.startswith("/v1.0/"):
             return _Response(404, {"error": {"code": "NotFound", "message": "Unknown path"}})
@@ -280,15 +282,23 @@ class GraphSimulator:
         if throttled is not None:
             response = _Response(
                 429,
-                {"error": {"code": "ApplicationThrottled", "message": "Application is over its "
-                           "MailboxConcurrency limit."}},
+                {
+                    "error": {
+                        "code": "ApplicationThrottled",
+                        "message": "Application is over its MailboxConcurrency limit.",
+                    }
+                },
                 {"Retry-After": str(throttled)},
             )
         elif batch is None and key is not None and not self._enter(key, 1):
             response = _Response(
                 429,
-                {"error": {"code": "ApplicationThrottled",
-                           "message": "Application is over its MailboxConcurrency limit."}},
+                {
+                    "error": {
+                        "code": "ApplicationThrottled",
+                        "message": "Application is over its MailboxConcurrency limit.",
+                    }
+                },
                 {"Retry-After": "1"},
             )
         else:
@@ -297,12 +307,15 @@ class GraphSimulator:
             except GraphError as exc:
                 response = _error(exc)
             except Exception as exc:  # a simulator bug must show as a 500, not a hang
-                response = _Response(500, {"error": {"code": "InternalServerError",
-                                                     "message": repr(exc)}})
+                response = _Response(
+                    500, {"error": {"code": "InternalServerError", "message": repr(exc)}}
+                )
             finally:
                 if batch is None and key is not None:
                     self._leave(key, 1)
-        self._record(LogEntry(started, method, path, parts.query, key, response.status, batch, kind))
+        self._record(
+            LogEntry(started, method, path, parts.query, key, response.status, batch, kind)
+        )
         return response
 
     def _take_throttle(self, key: str | None) -> int | None:
@@ -393,14 +406,22 @@ class GraphSimulator:
                 header = jwt.get_unverified_header(assertion)
                 thumb = bytes.fromhex(self.certificate.thumbprint)
                 x5t = base64.urlsafe_b64encode(thumb).decode().rstrip("=")
-                x5t256 = base64.urlsafe_b64encode(
-                    hashlib.sha256(
-                        _der(self.certificate.certificate_pem)
-                    ).digest()
-                ).decode().rstrip("=")
-                if header.get("x5t") != x5t and header.get("x5t#S256") != x5t256:
-                    return "AADSTS700027: The certificate with identifier used to sign the " \
-                           "client assertion is not registered on application."
+                x5t256 = (
+                    base64.urlsafe_b64encode(
+                        hashlib.sha256(_der(self.certificate.certificate_pem)).digest()
+                    )
+                    .decode()
+                    .rstrip("=")
+                )
+                sent = (
+                    str(header.get("x5t", "")).rstrip("="),
+                    str(header.get("x5t#S256", "")).rstrip("="),
+                )
+                if sent[0] != x5t and sent[1] != x5t256:
+                    return (
+                        "AADSTS700027: The certificate with identifier used to sign the "
+                        "client assertion is not registered on application."
+                    )
                 claims = jwt.decode(
                     assertion,
                     self.certificate.public_key,
@@ -441,20 +462,37 @@ class GraphSimulator:
         try:
             requests = json.loads(body)["requests"]
         except (ValueError, KeyError, TypeError):
-            response = _Response(400, {"error": {"code": "BadRequest",
-                                                 "message": "Invalid batch payload."}})
+            response = _Response(
+                400, {"error": {"code": "BadRequest", "message": "Invalid batch payload."}}
+            )
             requests = None
         if requests is not None:
             ids = [str(r.get("id")).lower() for r in requests]
             if len(requests) > BATCH_LIMIT:
-                response = _Response(400, {"error": {"code": "BadRequest", "message":
-                    f"Number of batch request steps exceeds the maximum of {BATCH_LIMIT}."}})
+                response = _Response(
+                    400,
+                    {
+                        "error": {
+                            "code": "BadRequest",
+                            "message": f"Number of batch request steps exceeds the maximum of {BATCH_LIMIT}.",
+                        }
+                    },
+                )
             elif len(set(ids)) != len(ids):
-                response = _Response(400, {"error": {"code": "BadRequest",
-                                                     "message": "Batch request ids must be unique."}})
+                response = _Response(
+                    400,
+                    {
+                        "error": {
+                            "code": "BadRequest",
+                            "message": "Batch request ids must be unique.",
+                        }
+                    },
+                )
             else:
                 response = _Response(200, {"responses": self._run_batch(requests, number)})
-        self._record(LogEntry(started, "POST", "/$batch", "", None, response.status, number, "batch"))
+        self._record(
+            LogEntry(started, "POST", "/$batch", "", None, response.status, number, "batch")
+        )
         return response
 
     def _run_batch(self, requests: list[dict], number: int) -> list[dict]:
@@ -484,21 +522,46 @@ class GraphSimulator:
                 )
                 rel = _rel(request["url"])
                 if failed_dep:
-                    response = _Response(424, {"error": {"code": "FailedDependency",
-                                                         "message": "Dependent request failed."}})
+                    response = _Response(
+                        424,
+                        {
+                            "error": {
+                                "code": "FailedDependency",
+                                "message": "Dependent request failed.",
+                            }
+                        },
+                    )
                 elif rid in refused:
                     response = _Response(
                         429,
-                        {"error": {"code": "ApplicationThrottled",
-                                   "message": "Application is over its MailboxConcurrency limit."}},
+                        {
+                            "error": {
+                                "code": "ApplicationThrottled",
+                                "message": "Application is over its MailboxConcurrency limit.",
+                            }
+                        },
                         {"Retry-After": "1"},
                     )
-                    self._record(LogEntry(started, request["method"], urlsplit(rel).path,
-                                          urlsplit(rel).query, None, 429, number, "sub"))
+                    self._record(
+                        LogEntry(
+                            started,
+                            request["method"],
+                            urlsplit(rel).path,
+                            urlsplit(rel).query,
+                            None,
+                            429,
+                            number,
+                            "sub",
+                        )
+                    )
                 else:
                     headers = {k.lower(): v for k, v in (request.get("headers") or {}).items()}
                     response = self._guarded(
-                        request["method"].upper(), rel, headers, request.get("body"), started,
+                        request["method"].upper(),
+                        rel,
+                        headers,
+                        request.get("body"),
+                        started,
                         batch=number,
                     )
                 entry = {"id": rid, "status": response.status, "headers": response.headers}
@@ -513,7 +576,12 @@ class GraphSimulator:
 
     # ----- Graph resources --------------------------------------------------------------------
     def _dispatch(
-        self, method: str, path: str, query: str, headers: dict, payload: Any,
+        self,
+        method: str,
+        path: str,
+        query: str,
+        headers: dict,
+        payload: Any,
         mailbox: Mailbox | None,
     ) -> _Response:
         params = dict(parse_qsl(query, keep_blank_values=True))
@@ -524,8 +592,9 @@ class GraphSimulator:
         if mailbox is None:
             raise GraphError(400, "BadRequest", f"Resource not found for the segment '{path}'.")
         if mailbox.access == "missing":
-            raise GraphError(404, "ErrorInvalidUser",
-                             f"The requested user '{mailbox.address}' is invalid.")
+            raise GraphError(
+                404, "ErrorInvalidUser", f"The requested user '{mailbox.address}' is invalid."
+            )
         if mailbox.access == "none":
             raise GraphError(403, "ErrorAccessDenied", ACCESS_DENIED)
         writing = method in ("POST", "PATCH", "DELETE") and not path.endswith("/getSchedule")
@@ -534,12 +603,15 @@ class GraphSimulator:
         rest = path.split("/", 3)[3] if path.count("/") >= 3 else ""
         with self.state.lock:
             if rest == "calendar" and method == "GET":
-                return _Response(200, {
-                    "id": "AAMkCalendar" + _user_id(mailbox),
-                    "name": "Calendar",
-                    "canEdit": mailbox.access == "readwrite",
-                    "owner": {"name": mailbox.name, "address": mailbox.address},
-                })
+                return _Response(
+                    200,
+                    {
+                        "id": "AAMkCalendar" + _user_id(mailbox),
+                        "name": "Calendar",
+                        "canEdit": mailbox.access == "readwrite",
+                        "owner": {"name": mailbox.name, "address": mailbox.address},
+                    },
+                )
             if rest == "calendarView/delta" and method == "GET":
                 return self._delta(mailbox, params, prefer, tz)
             if rest == "calendarView" and method == "GET":
@@ -552,7 +624,7 @@ class GraphSimulator:
                 event, _ = self.state.create_event(mailbox.address, payload or {})
                 return _Response(201, event.render(tz))
             if rest.startswith("events/"):
-                event_id = rest[len("events/"):]
+                event_id = rest[len("events/") :]
                 return self._event(method, mailbox, event_id, params, headers, payload, tz)
         raise GraphError(400, "BadRequest", f"Unsupported request {method} {path}")
 
@@ -564,10 +636,13 @@ class GraphSimulator:
         if method == "PATCH":
             match = headers.get("if-match")
             if match and match != event.render(tz)["@odata.etag"]:
-                raise GraphError(412, "ErrorIrresolvableConflict",
-                                 "The send or update operation could not be performed because "
-                                 "the change key passed in the request does not match the "
-                                 "current change key for the item.")
+                raise GraphError(
+                    412,
+                    "ErrorIrresolvableConflict",
+                    "The send or update operation could not be performed because "
+                    "the change key passed in the request does not match the "
+                    "current change key for the item.",
+                )
             event = self.state.update_event(mailbox.address, event_id, payload or {})
             return _Response(200, event.render(tz))
         if method == "DELETE":
@@ -589,8 +664,11 @@ class GraphSimulator:
         if expression:
             match = _EXT_FILTER.match(expression.strip())
             if not match:
-                raise GraphError(400, "ErrorInvalidUrlQueryFilter",
-                                 "The query filter contains one or more invalid nodes.")
+                raise GraphError(
+                    400,
+                    "ErrorInvalidUrlQueryFilter",
+                    "The query filter contains one or more invalid nodes.",
+                )
             key, value = prop_key(_odata_string(match.group(2))), _odata_string(match.group(3))
             events = [e for e in events if key in e.extended and e.extended[key][1] == value]
         top = min(int(params.get("$top", DEFAULT_PAGE_SIZE)), MAX_PAGE_SIZE)
@@ -601,9 +679,12 @@ class GraphSimulator:
             lo = _parse_time(params["startDateTime"])
             hi = _parse_time(params["endDateTime"])
         except (KeyError, ValueError):
-            raise GraphError(400, "ErrorInvalidParameter",
-                             "This request requires a time window specified by the query string "
-                             "parameters StartDateTime and EndDateTime.") from None
+            raise GraphError(
+                400,
+                "ErrorInvalidParameter",
+                "This request requires a time window specified by the query string "
+                "parameters StartDateTime and EndDateTime.",
+            ) from None
         top = min(int(params.get("$top", DEFAULT_PAGE_SIZE)), MAX_PAGE_SIZE)
         skip = int(params.get("$skip", 0))
         found = self.state.view(mailbox, lo, hi)
@@ -614,18 +695,20 @@ class GraphSimulator:
         body: dict[str, Any] = {"value": value}
         if skip + top < len(found):
             query = dict(params, **{"$skip": str(skip + top)})
-            body["@odata.nextLink"] = (
-                f"{self.graph_url}{quote(path)}?"
-                + "&".join(f"{k}={quote(v, safe='')}" for k, v in query.items())
+            body["@odata.nextLink"] = f"{self.graph_url}{quote(path)}?" + "&".join(
+                f"{k}={quote(v, safe='')}" for k, v in query.items()
             )
         return _Response(200, body)
 
     def _delta(self, mailbox: Mailbox, params: dict, prefer: dict, tz: str) -> _Response:
         state = self.state
         page_size = min(int(prefer.get("odata.maxpagesize", DEFAULT_PAGE_SIZE)), MAX_PAGE_SIZE)
-        gone = GraphError(410, "syncStateNotFound",
-                          "The sync state could not be found; it may have expired. "
-                          "Start over with a full synchronization.")
+        gone = GraphError(
+            410,
+            "syncStateNotFound",
+            "The sync state could not be found; it may have expired. "
+            "Start over with a full synchronization.",
+        )
         if "$skiptoken" in params:
             pending = state.pages.pop(params["$skiptoken"], None)
             if pending is None:
@@ -642,8 +725,9 @@ class GraphSimulator:
                     lo = _parse_time(params["startDateTime"])
                     hi = _parse_time(params["endDateTime"])
                 except (KeyError, ValueError):
-                    raise GraphError(400, "ErrorInvalidParameter",
-                                     "startDateTime and endDateTime are required.") from None
+                    raise GraphError(
+                        400, "ErrorInvalidParameter", "startDateTime and endDateTime are required."
+                    ) from None
             entries, final = state.delta_round(mailbox, lo, hi, since, tz)
             pending = PendingPages(entries, final, page_size)
         page, rest = pending.entries[: pending.page_size], pending.entries[pending.page_size :]
@@ -665,27 +749,39 @@ class GraphSimulator:
     def _schedule(self, payload: dict, tz: str) -> _Response:
         schedules = payload.get("schedules") or []
         if not schedules or len(schedules) > SCHEDULE_LIMIT:
-            raise GraphError(400, "ErrorInvalidParameter",
-                             f"The number of schedules must be between 1 and {SCHEDULE_LIMIT}.")
+            raise GraphError(
+                400,
+                "ErrorInvalidParameter",
+                f"The number of schedules must be between 1 and {SCHEDULE_LIMIT}.",
+            )
         lo = parse_dtz(payload.get("startTime"))
         hi = parse_dtz(payload.get("endTime"))
         if hi - lo > timedelta(days=SCHEDULE_MAX_DAYS) or hi <= lo:
-            raise GraphError(400, "ErrorInvalidTimeInterval",
-                             f"The requested time duration must be positive and not exceed "
-                             f"{SCHEDULE_MAX_DAYS} days.")
+            raise GraphError(
+                400,
+                "ErrorInvalidTimeInterval",
+                f"The requested time duration must be positive and not exceed "
+                f"{SCHEDULE_MAX_DAYS} days.",
+            )
         return _Response(200, {"value": [self.state.schedule(s, lo, hi, tz) for s in schedules]})
 
     def _places(self, path: str, params: dict) -> _Response:
         if not self.places_allowed:
-            raise GraphError(403, "ErrorAccessDenied", "Access to Places is denied (Place.Read.All).")
+            raise GraphError(
+                403, "ErrorAccessDenied", "Access to Places is denied (Place.Read.All)."
+            )
         with self.state.lock:
             rooms = [m.place for m in self.state.mailboxes.values() if m.kind == "room"]
             if path == "/places/microsoft.graph.room":
                 items = rooms
             elif path == "/places/microsoft.graph.roomlist":
                 items = [
-                    {"id": _user_id_text(a), "displayName": v["displayName"], "emailAddress":
-                     v["emailAddress"]} for a, v in self.state.room_lists.items()
+                    {
+                        "id": _user_id_text(a),
+                        "displayName": v["displayName"],
+                        "emailAddress": v["emailAddress"],
+                    }
+                    for a, v in self.state.room_lists.items()
                 ]
             else:
                 match = re.match(r"^/places/([^/]+)/microsoft\.graph\.roomlist/rooms$", path)
@@ -762,5 +858,5 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PATCH = do_DELETE = _serve
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass

@@ -310,7 +310,9 @@ class GraphState:
             for event in self.mailbox(address).events.values():
                 if event.ical_uid == uid:
                     return event
-        raise GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.")
+        raise GraphError(
+            404, "ErrorItemNotFound", "The specified object was not found in the store."
+        )
 
     def get_event(self, mailbox: Mailbox, event_id: str) -> SimEvent:
         event = mailbox.events.get(event_id)
@@ -532,7 +534,9 @@ class GraphState:
             removed += [
                 e.id
                 for e in mailbox.events.values()
-                if e.seq > since.watermark and e.id not in current_ids and e.id not in since.known
+                if e.seq > since.watermark
+                and e.id not in current_ids
+                and e.id not in since.known
                 and not e.rrule
             ]
             removed += [

@@ -1,0 +1,597 @@
+"""Exchange Online over Microsoft Graph (msal + httpx), for when EWS is switched off.
+
+calendar_id is the mailbox's SMTP address (or UPN). Design choices, each for a Graph reason:
+
+- Reading: ``calendarView/delta`` over a window of whole days with slack (see
+  ``graph_items.window``); the token we hand out wraps Graph's deltaLink with that window, and a
+  request for a range the window does not cover starts a new full round. Delta returns expanded
+  occurrences, so every occurrence is its own ``CalendarItem`` (href = its Graph id) and series
+  masters are skipped. ``@removed`` entries, including the ones Graph reports for events that
+  changed outside the window, become deleted hrefs. 410 / syncStateNotFound ->
+  ``SyncTokenInvalid``.
+- Ownership: our events carry the single-value extended property ``SelvbookId`` (= external
+  id). Delta cannot ``$expand`` it, so changed items that have a ``transactionId`` (we always
+  set one) are checked against the property in one extra batched request; items without it
+  are never ours. Writes find our event by the property and never touch anything else.
+- Idempotent creates: ``transactionId`` = external id, so a POST retried after a lost answer
+  gets the event Graph already made instead of a duplicate.
+- Idle cycles: Graph has no ctag. ``change_markers`` sends each known calendar's deltaLink, 20
+  per ``$batch``; an empty answer means unchanged. It does not consume anything: the answer is
+  kept, and the following ``fetch_changes`` with the same token reuses it instead of asking
+  again. Markers count changes seen by this process ("<process>:<n>"), so they are comparable
+  only within one process; calendars synced by no ``fetch_changes`` of this process yet are
+  left out (the engine then syncs them).
+- Throttling: handled in ``graph_http`` per (sub-)request; beyond ``max_retry_wait`` the
+  calendar gets ``Throttled(retry_after)`` (or is left out of ``change_markers``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from connectors.base import (
+    BusyInterval,
+    CalendarInfo,
+    ChangeSet,
+    ConnectorError,
+    EventDraft,
+    NotOwned,
+    PermissionDenied,
+    ProbeResult,
+    Throttled,
+    WriteResult,
+)
+from connectors.graph_auth import TokenSource
+from connectors.graph_http import BATCH_LIMIT, GraphHttp, GraphRequest, GraphResponse, raise_for
+from connectors.graph_items import (
+    DeltaToken,
+    busy_from_schedule,
+    differs,
+    event_body,
+    extended_value,
+    iso_utc,
+    item_from_event,
+    merge_busy,
+    odata_quote,
+    property_id,
+    room_info,
+    spans,
+    window,
+)
+from mappings.privacy import contains_cpr
+from mappings.timezones import UnknownTimeZone
+
+log = logging.getLogger("connectors.graph")
+
+DEFAULT_PROPERTY_GUID = "5f3d2a41-8b6c-4e7a-9d1f-3c2b1a0e9f87"
+PREFETCH_SECONDS = 120.0  # how long a change_markers answer may stand in for fetch_changes
+ENRICH_PER_ITEM = 4  # up to this many candidates: one GET each (batched), else one listing
+
+
+@dataclass(frozen=True)
+class GraphSettings:
+    """Configuration of the Graph connector (``[graph]`` in syncd's configuration)."""
+
+    tenant_id: str
+    client_id: str
+    client_secret: str | None = None
+    private_key_pem: str | None = None  # certificate credential: PEM private key ...
+    thumbprint: str | None = None  # ... and the certificate's SHA-1 thumbprint (hex)
+    public_certificate_pem: str | None = None  # or the certificate itself (SHA-256 / PS256)
+    authority_host: str = "https://login.microsoftonline.com"
+    graph_url: str = "https://graph.microsoft.com/v1.0"
+    scope: str = "https://graph.microsoft.com/.default"
+    ca_bundle: str | None = None  # extra CA file (TLS-inspecting proxy, test simulator)
+    mailboxes: tuple[str, ...] = ()  # caseworker mailboxes, from configuration
+    room_lists: tuple[str, ...] = ()  # only rooms in these room lists (empty: all rooms)
+    schedule_mailbox: str | None = None  # mailbox getSchedule is called on (default: first asked)
+    property_guid: str = DEFAULT_PROPERTY_GUID
+    use_batch: bool = True
+    page_size: int = 100  # Prefer: odata.maxpagesize for delta
+    max_retry_wait: float = 30.0  # longest total Retry-After we sit out before Throttled
+    timeout: float = 30.0
+    workers: int = 4  # parallel HTTP requests ($batch calls) of one connector
+    window_slack_days: int = 7
+    schedule_days: int = 61  # getSchedule allows under 62 days per call
+    territory: str = "DK"
+
+    @classmethod
+    def from_mapping(cls, config: Mapping[str, Any]) -> GraphSettings:
+        """From a config table; ``private_key_file``/``certificate_file``/``client_secret_file``
+        name files so that secrets stay out of the configuration itself."""
+        values = dict(config)
+        for key, target in (
+            ("private_key_file", "private_key_pem"),
+            ("certificate_file", "public_certificate_pem"),
+            ("client_secret_file", "client_secret"),
+        ):
+            path = values.pop(key, None)
+            if path:
+                values[target] = Path(path).read_text().strip()
+        for key in ("mailboxes", "room_lists"):
+            if key in values:
+                values[key] = tuple(values[key])
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown Graph settings: {', '.join(unknown)}")
+        return cls(**values)
+
+    def credential(self) -> str | dict[str, str]:
+        if self.private_key_pem:
+            credential = {"private_key": self.private_key_pem}
+            if self.thumbprint:
+                credential["thumbprint"] = self.thumbprint.replace(":", "").lower()
+            elif self.public_certificate_pem:
+                credential["public_certificate"] = self.public_certificate_pem
+            else:
+                raise ValueError("a certificate credential needs thumbprint or certificate")
+            return credential
+        if self.client_secret:
+            return self.client_secret
+        raise ValueError("Graph needs client_secret or private_key_pem + thumbprint")
+
+
+@dataclass
+class _Known:
+    """What this process knows of a calendar: the last token it handed out, how many changes
+    change_markers saw, and the last delta answer for that token."""
+
+    token: str
+    version: int = 0
+    prefetched: tuple[str, GraphResponse, float] | None = field(default=None, repr=False)
+
+
+def _key(calendar_id: str) -> str:
+    return calendar_id.strip().lower()
+
+
+class GraphConnector:
+    """The ``Connector`` for Exchange Online over Microsoft Graph (app-only)."""
+
+    name = "graph"
+
+    def __init__(self, settings: GraphSettings) -> None:
+        self.settings = settings
+        self.prop_id = property_id(settings.property_guid)
+        verify: Any = True
+        if settings.ca_bundle:
+            import ssl
+
+            verify = ssl.create_default_context(cafile=settings.ca_bundle)
+        self._client = httpx.Client(
+            verify=verify,
+            timeout=httpx.Timeout(settings.timeout),
+            limits=httpx.Limits(max_connections=settings.workers * 2 + 4),
+            headers={"User-Agent": "selvbook-syncd"},
+        )
+        tokens = TokenSource(
+            tenant_id=settings.tenant_id,
+            client_id=settings.client_id,
+            credential=settings.credential(),
+            authority_host=settings.authority_host,
+            scope=settings.scope,
+            http=self._client,
+        )
+        self.http = GraphHttp(
+            graph_url=settings.graph_url,
+            tokens=tokens,
+            client=self._client,
+            max_wait=settings.max_retry_wait,
+            use_batch=settings.use_batch,
+            workers=settings.workers,
+        )
+        self._process = uuid.uuid4().hex[:8]
+        self._known: dict[str, _Known] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> GraphConnector:
+        return cls(GraphSettings.from_mapping(config))
+
+    def close(self) -> None:
+        self.http.close()
+        self._client.close()
+
+    # ----- helpers ----------------------------------------------------------------------------
+    def _user(self, calendar_id: str) -> str:
+        return f"/users/{quote(calendar_id.strip(), safe='@')}"
+
+    def _request(self, method: str, calendar_id: str, path: str, **kw: Any) -> GraphRequest:
+        return GraphRequest(method, self._user(calendar_id) + path, _key(calendar_id), **kw)
+
+    def _delta_headers(self) -> dict[str, str]:
+        return {"Prefer": f'odata.maxpagesize={self.settings.page_size}, outlook.timezone="UTC"'}
+
+    def _expand(self) -> str:
+        return f"singleValueExtendedProperties($filter=id eq {odata_quote(self.prop_id)})"
+
+    # ----- calendars ----------------------------------------------------------------------------
+    def list_calendars(self) -> list[CalendarInfo]:
+        calendars = self._caseworkers()
+        calendars.extend(self._rooms())
+        return calendars
+
+    def _caseworkers(self) -> list[CalendarInfo]:
+        mailboxes = list(self.settings.mailboxes)
+        responses = self.http.send_many(
+            [self._request("GET", m, "/calendar?$select=id,name,owner") for m in mailboxes]
+        )
+        found = []
+        for mailbox, response in zip(mailboxes, responses, strict=True):
+            owner = (response.body or {}).get("owner") or {} if response.ok else {}
+            if not response.ok:
+                log.warning("Graph: mailbox %s not readable: %s", mailbox, response.describe())
+            found.append(
+                CalendarInfo(
+                    calendar_id=mailbox,
+                    name=str(owner.get("name") or mailbox),
+                    kind="caseworker",
+                    email=mailbox,
+                )
+            )
+        return found
+
+    def _rooms(self) -> list[CalendarInfo]:
+        try:
+            lists = self._collect("/places/microsoft.graph.roomlist")
+            wanted = {_key(x) for x in self.settings.room_lists}
+            lists = [rl for rl in lists if not wanted or _key(rl.get("emailAddress", "")) in wanted]
+            member_of: dict[str, str] = {}
+            rooms: dict[str, dict] = {}
+            for room_list in lists:
+                address = str(room_list.get("emailAddress") or "")
+                path = f"/places/{quote(address, safe='@')}/microsoft.graph.roomlist/rooms"
+                for place in self._collect(path):
+                    rooms[_key(place.get("emailAddress", ""))] = place
+                    member_of[_key(place.get("emailAddress", ""))] = str(
+                        room_list.get("displayName") or address
+                    )
+            if not wanted:
+                for place in self._collect("/places/microsoft.graph.room"):
+                    rooms.setdefault(_key(place.get("emailAddress", "")), place)
+        except PermissionDenied as exc:
+            log.warning("Graph: Places API not allowed (Place.Read.All?): %s", exc)
+            return []
+        return [room_info(place, member_of.get(key)) for key, place in sorted(rooms.items())]
+
+    def _collect(self, path: str) -> list[dict]:
+        """All pages of a tenant-wide collection."""
+        items: list[dict] = []
+        url: str | None = path + ("&" if "?" in path else "?") + "$top=100"
+        while url:
+            response = self.http.send(GraphRequest("GET", url, None))
+            raise_for(response, None)
+            items.extend(response.body.get("value") or [])
+            url = response.body.get("@odata.nextLink")
+        return items
+
+    # ----- idle-cycle markers -----------------------------------------------------------------
+    def change_markers(self, calendar_ids: Sequence[str]) -> dict[str, str]:
+        with self._lock:
+            asked = [
+                (c, self._known[_key(c)].token) for c in calendar_ids if _key(c) in self._known
+            ]
+        links = []
+        for calendar_id, token in asked:
+            try:
+                links.append((calendar_id, token, DeltaToken.decode(token).link))
+            except ConnectorError:
+                continue
+        responses = self.http.send_many(
+            [
+                GraphRequest("GET", link, _key(c), headers=self._delta_headers())
+                for c, _, link in links
+            ]
+        )
+        markers: dict[str, str] = {}
+        now = time.monotonic()
+        for (calendar_id, token, _), response in zip(links, responses, strict=True):
+            if not response.ok:
+                log.info("Graph: no marker for %s: %s", calendar_id, response.describe())
+                continue
+            body = response.body or {}
+            changed = bool(body.get("value")) or "@odata.nextLink" in body
+            with self._lock:
+                known = self._known.get(_key(calendar_id))
+                if known is None or known.token != token:
+                    continue  # a fetch_changes ran meanwhile; its token is newer
+                if changed:
+                    known.version += 1
+                known.prefetched = (token, response, now)
+                markers[calendar_id] = f"{self._process}:{known.version}"
+        return markers
+
+    # ----- reading -------------------------------------------------------------------------------
+    def fetch_changes(
+        self, calendar_id: str, token: str | None, start: datetime, end: datetime
+    ) -> ChangeSet:
+        previous = DeltaToken.decode(token) if token is not None else None
+        if previous is not None and not previous.covers(start, end):
+            log.info("Graph: %s window moved past its delta token; full resync", calendar_id)
+            previous = None
+        if previous is None:
+            lo, hi = window(start, end, self.settings.window_slack_days)
+            first_url = (
+                f"{self._user(calendar_id)}/calendarView/delta"
+                f"?startDateTime={iso_utc(lo)}&endDateTime={iso_utc(hi)}"
+            )
+            response = None
+        else:
+            lo, hi = previous.start, previous.end
+            first_url = previous.link
+            response = self._prefetched(calendar_id, token)
+        entries: dict[str, dict] = {}
+        url: str | None = first_url
+        link = None
+        while url:
+            if response is None:
+                response = self.http.send(
+                    GraphRequest("GET", url, _key(calendar_id), headers=self._delta_headers())
+                )
+            raise_for(response, calendar_id)
+            body = response.body or {}
+            for entry in body.get("value") or []:
+                entries.pop(str(entry.get("id")), None)  # the last report of an id wins
+                entries[str(entry.get("id"))] = entry
+            url = body.get("@odata.nextLink")
+            link = body.get("@odata.deltaLink") or link
+            response = None
+        if not link:
+            raise ConnectorError("delta round ended without a deltaLink", calendar_id=calendar_id)
+        changed, deleted, quarantined = self._items(calendar_id, entries, lo, hi)
+        new_token = DeltaToken(lo, hi, link, datetime.now(UTC)).encode()
+        with self._lock:
+            known = self._known.get(_key(calendar_id))
+            version = known.version if known else 0
+            self._known[_key(calendar_id)] = _Known(new_token, version)
+        return ChangeSet(
+            changed=changed,
+            deleted=deleted,
+            token=new_token,
+            full=previous is None,
+            quarantined=quarantined,
+        )
+
+    def _prefetched(self, calendar_id: str, token: str | None) -> GraphResponse | None:
+        with self._lock:
+            known = self._known.get(_key(calendar_id))
+            if known is None or known.prefetched is None:
+                return None
+            used_token, response, at = known.prefetched
+            known.prefetched = None
+        if used_token == token and time.monotonic() - at < PREFETCH_SECONDS:
+            return response
+        return None
+
+    def _items(
+        self, calendar_id: str, entries: dict[str, dict], lo: datetime, hi: datetime
+    ) -> tuple[list, list[str], list[tuple[str, str]]]:
+        deleted = [i for i, e in entries.items() if "@removed" in e]
+        live = [e for e in entries.values() if "@removed" not in e]
+        candidates = [
+            str(e["id"])
+            for e in live
+            if e.get("transactionId") and e.get("type", "singleInstance") == "singleInstance"
+        ]
+        owners = self._external_ids(calendar_id, candidates, lo, hi) if candidates else {}
+        changed, quarantined = [], []
+        for entry in live:
+            try:
+                item = item_from_event(
+                    entry,
+                    territory=self.settings.territory,
+                    external_id=owners.get(str(entry["id"])),
+                )
+            except (KeyError, TypeError, ValueError, UnknownTimeZone) as exc:
+                quarantined.append((str(entry.get("id")), f"unreadable Graph event: {exc!r}"))
+                continue
+            if item is not None:
+                changed.append(item)
+        return changed, deleted, quarantined
+
+    def _external_ids(
+        self, calendar_id: str, ids: list[str], lo: datetime, hi: datetime
+    ) -> dict[str, str]:
+        """Our property for events that may be ours: one GET each when few, else one listing
+        of the window with the property expanded."""
+        found: dict[str, str] = {}
+        select = f"$select=id&$expand={self._expand()}"
+        if len(ids) <= ENRICH_PER_ITEM:
+            requests = [
+                self._request("GET", calendar_id, f"/events/{quote(i, safe='')}?{select}")
+                for i in ids
+            ]
+            for response in self.http.send_many(requests):
+                if response.status == 404:
+                    continue  # deleted meanwhile; the next round reports it
+                raise_for(response, calendar_id)
+                value = extended_value(response.body, self.prop_id)
+                if value is not None:
+                    found[str(response.body["id"])] = value
+            return found
+        url: str | None = (
+            f"{self._user(calendar_id)}/calendarView?startDateTime={iso_utc(lo)}"
+            f"&endDateTime={iso_utc(hi)}&$top=500&{select}"
+        )
+        while url:
+            response = self.http.send(GraphRequest("GET", url, _key(calendar_id)))
+            raise_for(response, calendar_id)
+            for event in response.body.get("value") or []:
+                value = extended_value(event, self.prop_id)
+                if value is not None:
+                    found[str(event["id"])] = value
+            url = response.body.get("@odata.nextLink")
+        return found
+
+    # ----- writing -------------------------------------------------------------------------------
+    def _ours(self, calendar_id: str, external_id: str) -> list[dict]:
+        """Our events carrying ``external_id``, oldest first."""
+        flt = (
+            f"singleValueExtendedProperties/any(ep: ep/id eq {odata_quote(self.prop_id)}"
+            f" and ep/value eq {odata_quote(external_id)})"
+        )
+        path = (
+            f"/events?$filter={quote(flt, safe='')}&$expand={quote(self._expand(), safe='')}"
+            "&$select=id,subject,body,start,end,location,sensitivity,categories,showAs,"
+            "attendees,createdDateTime,transactionId"
+        )
+        response = self.http.send(self._request("GET", calendar_id, path))
+        raise_for(response, calendar_id)
+        events = list(response.body.get("value") or [])
+        for event in events:
+            if extended_value(event, self.prop_id) != external_id:
+                raise NotOwned(
+                    f"event {event.get('id')} lacks our external id", calendar_id=calendar_id
+                )
+        return sorted(events, key=lambda e: str(e.get("createdDateTime") or ""))
+
+    def upsert_event(self, calendar_id: str, draft: EventDraft) -> WriteResult:
+        if any(contains_cpr(t) for t in (draft.summary, draft.description, draft.location)):
+            raise ConnectorError(
+                "refused: the event text contains a CPR-shaped number", calendar_id=calendar_id
+            )
+        events = self._ours(calendar_id, draft.external_id)
+        for duplicate in events[1:]:  # ours, so ours to tidy: one event per booking
+            self._delete(calendar_id, str(duplicate["id"]))
+        if events:
+            return self._update(calendar_id, events[0], draft)
+        response = self.http.send(
+            self._request(
+                "POST",
+                calendar_id,
+                "/events",
+                body=event_body(draft, self.prop_id, create=True),
+            )
+        )
+        if response.status == 409 and response.error_code == "ErrorDuplicateTransactionId":
+            # An earlier create with this transactionId: find what it made, or make a new one
+            # under a derived transactionId (the old one may belong to a deleted event).
+            events = self._ours(calendar_id, draft.external_id)
+            if events:
+                return self._update(calendar_id, events[0], draft)
+            body = event_body(draft, self.prop_id, create=True)
+            body["transactionId"] = f"{draft.external_id}#{uuid.uuid4().hex[:8]}"
+            response = self.http.send(self._request("POST", calendar_id, "/events", body=body))
+        raise_for(response, calendar_id)
+        return WriteResult(
+            href=str(response.body["id"]), etag=response.body.get("@odata.etag"), created=True
+        )
+
+    def _update(self, calendar_id: str, event: dict, draft: EventDraft) -> WriteResult:
+        event_id = str(event["id"])
+        if not differs(event, draft, self.settings.territory):
+            return WriteResult(href=event_id, etag=event.get("@odata.etag"), created=False)
+        headers = {"If-Match": event["@odata.etag"]} if event.get("@odata.etag") else {}
+        response = self.http.send(
+            self._request(
+                "PATCH",
+                calendar_id,
+                f"/events/{quote(event_id, safe='')}",
+                body=event_body(draft, self.prop_id, create=False),
+                headers=headers,
+            )
+        )
+        raise_for(response, calendar_id)
+        return WriteResult(href=event_id, etag=response.body.get("@odata.etag"), created=False)
+
+    def delete_event(self, calendar_id: str, external_id: str) -> bool:
+        events = self._ours(calendar_id, external_id)
+        return any([self._delete(calendar_id, str(e["id"])) for e in events])
+
+    def _delete(self, calendar_id: str, event_id: str) -> bool:
+        response = self.http.send(
+            self._request("DELETE", calendar_id, f"/events/{quote(event_id, safe='')}")
+        )
+        if response.status == 404:
+            return False
+        raise_for(response, calendar_id)
+        return True
+
+    # ----- free/busy -----------------------------------------------------------------------------
+    def free_busy(
+        self, calendar_ids: Sequence[str], start: datetime, end: datetime
+    ) -> dict[str, list[BusyInterval]]:
+        """getSchedule, split into calls of at most 20 schedules and under 62 days, batched.
+        Calendars Graph answers with an error (no such mailbox, no access) are left out."""
+        ids = list(dict.fromkeys(calendar_ids))
+        groups = [ids[i : i + BATCH_LIMIT] for i in range(0, len(ids), BATCH_LIMIT)]
+        calls = [
+            (g, s, e) for g in groups for s, e in spans(start, end, self.settings.schedule_days)
+        ]
+        requests = []
+        for group, s, e in calls:
+            caller = self.settings.schedule_mailbox or group[0]
+            body = {
+                "schedules": group,
+                "startTime": {"dateTime": iso_utc(s)[:-1], "timeZone": "UTC"},
+                "endTime": {"dateTime": iso_utc(e)[:-1], "timeZone": "UTC"},
+                "availabilityViewInterval": 1440,
+            }
+            requests.append(
+                self._request(
+                    "POST",
+                    caller,
+                    "/calendar/getSchedule",
+                    body=body,
+                    headers={"Prefer": 'outlook.timezone="UTC"'},
+                )
+            )
+        found: dict[str, list[BusyInterval]] = {}
+        answered: set[str] = set()
+        by_key = {_key(c): c for c in ids}
+        for (group, s, e), response in zip(calls, self.http.send_many(requests), strict=True):
+            raise_for(response, group[0] if len(group) == 1 else None)
+            for info in response.body.get("value") or []:
+                calendar_id = by_key.get(_key(str(info.get("scheduleId", ""))))
+                if calendar_id is None:
+                    continue
+                if info.get("error"):
+                    error = info["error"]
+                    log.warning(
+                        "Graph: no free/busy for %s: %s: %s",
+                        calendar_id,
+                        error.get("responseCode"),
+                        error.get("message"),
+                    )
+                    continue
+                answered.add(calendar_id)
+                found.setdefault(calendar_id, []).extend(
+                    busy_from_schedule(info, s, e, self.settings.territory)
+                )
+        return {c: merge_busy(found.get(c, [])) for c in ids if c in answered}
+
+    # ----- syncd check ---------------------------------------------------------------------------
+    def probe(self, calendar_id: str) -> ProbeResult:
+        """Read the calendar, and PATCH a nonexistent event: Graph refuses that with 403 when the
+        app may not write here, and with 400/404 when it may. Nothing is ever created."""
+        probe_id = "AAMkAGSelvbookProbe" + "A" * 24
+        try:
+            read, write = self.http.send_many(
+                [
+                    self._request("GET", calendar_id, "/calendar?$select=id,name,canEdit"),
+                    self._request("PATCH", calendar_id, f"/events/{probe_id}", body={}),
+                ]
+            )
+        except (ConnectorError, Throttled) as exc:
+            return ProbeResult(calendar_id, reachable=False, writable=False, error=str(exc))
+        if not read.ok:
+            return ProbeResult(calendar_id, reachable=False, writable=False, error=read.describe())
+        if write.status in (401, 403) or write.retry_after is not None or write.status == 0:
+            return ProbeResult(calendar_id, reachable=True, writable=False, error=write.describe())
+        return ProbeResult(calendar_id, reachable=True, writable=True)
+
+    def with_settings(self, **changes: Any) -> GraphConnector:
+        """A new connector with some settings changed (tests, benchmarks)."""
+        return GraphConnector(replace(self.settings, **changes))
