@@ -41,6 +41,7 @@ _VITAL = frozenset(
 class _EventLines:
     begin: int
     props: dict[str, int] = field(default_factory=dict)
+    values: dict[str, str] = field(default_factory=dict)  # raw text of the first occurrence
 
 
 class _Locator:
@@ -68,6 +69,7 @@ class _Locator:
                     depth.pop()
             elif depth == ["VCALENDAR", "VEVENT"] and self.events:
                 self.events[-1].props.setdefault(name, number)
+                self.events[-1].values.setdefault(name, line.split(":", 1)[-1].strip())
 
     def prop(self, event_index: int | None, name: str) -> str:
         """``"line N, DTSTART"`` for a property of the n-th top-level VEVENT."""
@@ -78,15 +80,21 @@ class _Locator:
             return f"VEVENT at line {self.events[event_index].begin}"
         return name
 
+    def raw(self, event_index: int, name: str) -> str | None:
+        if 0 <= event_index < len(self.events):
+            return self.events[event_index].values.get(name)
+        return None
+
     def quoted(self, message: str) -> str | None:
-        """The line quoted in an icalendar message ("... parts: 'SUMMARY;X=...'")."""
-        match = re.search(r"'(.+?)'", message)
-        if not match:
-            return None
-        fragment = match.group(1)
-        for number, line in self.logical:
-            if fragment in line:
-                return f"line {number}"
+        """The line an icalendar message refers to ("... parts: 'SUMMARY;X=...'", "got: x")."""
+        fragments = re.findall(r"'([^']+)'", message)
+        tail = message.rsplit(": ", 1)[-1].strip()
+        if tail and tail != message.strip():
+            fragments.append(tail)
+        for fragment in fragments:
+            for number, line in self.logical:
+                if fragment in line:
+                    return f"line {number}"
         return None
 
 
@@ -396,6 +404,13 @@ class _Parser:
                 raise self.fail("DURATION is negative", index, "DURATION")
             if not isinstance(start, datetime):
                 return start + timedelta(days=max(duration.days, 1))
+            nominal = _nominal_days(self.locator.raw(index, "DURATION"))
+            if nominal is not None and nominal != duration.days:
+                # "PT24H" parses like "P1D" but means 24 real hours, not one calendar day.
+                exact = duration - timedelta(days=nominal)
+                return (
+                    add_duration(start, timedelta(days=nominal)).astimezone(UTC) + exact
+                ).astimezone(start.tzinfo)
             return add_duration(start, duration)
         if isinstance(start, datetime):
             return start  # RFC 5545 3.6.1: a timed event without end takes no time
@@ -462,6 +477,17 @@ def add_duration(start: datetime, duration: timedelta) -> datetime:
     if not exact:
         return _normalise(wall)
     return (wall.astimezone(UTC) + exact).astimezone(tz)
+
+
+def _nominal_days(raw: str | None) -> int | None:
+    """The calendar days of an RFC 5545 duration as written ("P1W2DT3H" -> 9), else None."""
+    if raw is None:
+        return None
+    match = re.fullmatch(r"\+?P(?:(\d+)W)?(?:(\d+)D)?(?:T.*)?", raw.strip().upper())
+    if not match:
+        return None
+    weeks, days = match.groups()
+    return int(weeks or 0) * 7 + int(days or 0)
 
 
 def _tzid(prop: object) -> str | None:
