@@ -76,7 +76,9 @@ class EWSConfig:
                 raise ValueError("EWS oauth needs client_id and tenant_id (or authority)")
             has_cert = bool(self.certificate_key_pem and self.certificate_thumbprint)
             if not (has_cert or self.client_secret):
-                raise ValueError("EWS oauth needs a certificate (key + thumbprint) or a client secret")
+                raise ValueError(
+                    "EWS oauth needs a certificate (key + thumbprint) or a client secret"
+                )
         if self.max_concurrency < 1 or self.max_per_mailbox < 1:
             raise ValueError("EWS concurrency limits must be at least 1")
 

@@ -60,7 +60,9 @@ def check_impersonation(store: Store, req: Request) -> None:
         return
     mbx = store.mailboxes.get(req.impersonated)
     if mbx is None or not mbx.exists:
-        raise Fault("ErrorNonExistentMailbox", "The SMTP address has no mailbox associated with it.")
+        raise Fault(
+            "ErrorNonExistentMailbox", "The SMTP address has no mailbox associated with it."
+        )
     if mbx.access == "deny_impersonation":
         raise Fault(
             "ErrorImpersonateUserDenied",
@@ -73,7 +75,10 @@ def default_mailbox(req: Request) -> str:
         return req.impersonated
     if req.anchor:
         return req.anchor.lower()
-    raise StoreError("ErrorMissingEmailAddress", "When making a request as an account that does not have a mailbox, you must specify the mailbox primary SMTP address for any distinguished folders.")
+    raise StoreError(
+        "ErrorMissingEmailAddress",
+        "When making a request as an account that does not have a mailbox, you must specify the mailbox primary SMTP address for any distinguished folders.",
+    )
 
 
 def readable(store: Store, req: Request, email: str) -> Mailbox:
@@ -98,11 +103,13 @@ def folder_mailbox(req: Request, folder_el: ET.Element) -> str:
     """The mailbox a FolderId or DistinguishedFolderId element points at."""
     if folder_el.tag == t("DistinguishedFolderId"):
         if folder_el.get("Id") not in ("calendar",):
-            raise StoreError("ErrorFolderNotFound", "The specified folder could not be found in the store.")
+            raise StoreError(
+                "ErrorFolderNotFound", "The specified folder could not be found in the store."
+            )
         addr = folder_el.findtext(f"{t('Mailbox')}/{t('EmailAddress')}")
         return addr.strip().lower() if addr else default_mailbox(req)
     try:
-        email, name = base64.b64decode(folder_el.get("Id", "")[4:]).decode().split("|")
+        email, _name = base64.b64decode(folder_el.get("Id", "")[4:]).decode().split("|")
     except (ValueError, UnicodeDecodeError):
         raise StoreError("ErrorInvalidIdMalformed", "Id is malformed.") from None
     return email

@@ -65,7 +65,9 @@ class SimBackdoor:
                 categories=list(categories),
             )
             if rrule:
-                item.recurrence = from_rrule(rrule, start if start.tzinfo else start.replace(tzinfo=zone))
+                item.recurrence = from_rrule(
+                    rrule, start if start.tzinfo else start.replace(tzinfo=zone)
+                )
             self.store.insert(item)
 
     def move_event(self, calendar_id: str, uid: str, start: datetime, end: datetime) -> None:

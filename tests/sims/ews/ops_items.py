@@ -168,9 +168,13 @@ def _resolve(store: Store, id_el: ET.Element) -> tuple[Item, Instance | None, st
     if tag == "OccurrenceItemId":
         master = store.locate(id_el.get("RecurringMasterId"))
         index = int(id_el.get("InstanceIndex"))
-        insts = store.instances(master, master.start, master.start.replace(year=master.start.year + 5))
+        insts = store.instances(
+            master, master.start, master.start.replace(year=master.start.year + 5)
+        )
         if not 0 < index <= len(insts):
-            raise StoreError("ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange", "Index out of range.")
+            raise StoreError(
+                "ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange", "Index out of range."
+            )
         inst = insts[index - 1]
         return master, inst, f"{master.id}.OCC.{fmt_dt(inst.original_start)}"
     if tag == "RecurringMasterItemId":
@@ -209,10 +213,14 @@ def create_item(store: Store, req: Request) -> ET.Element:
                     raise StoreError("ErrorMissingEmailAddress", "No mailbox to save the item in.")
                 mbx = writable(store, req, email)
                 if el.tag != t("CalendarItem"):
-                    raise StoreError("ErrorInvalidItemForOperationCreateItem", "Only calendar items.")
+                    raise StoreError(
+                        "ErrorInvalidItemForOperationCreateItem", "Only calendar items."
+                    )
                 item = new_item(store, mbx.email, el)
                 if item.end < item.start:
-                    raise StoreError("ErrorCalendarEndDateIsEarlierThanStartDate", "End before start.")
+                    raise StoreError(
+                        "ErrorCalendarEndDateIsEarlierThanStartDate", "End before start."
+                    )
                 if item.is_meeting:
                     item.organizer = mbx.email
                     if send not in SEND_NONE:
@@ -220,7 +228,9 @@ def create_item(store: Store, req: Request) -> ET.Element:
                 store.insert(item)
                 msg = response_message(msgs, name)
                 items = sub(msg, m("Items"))
-                sub(sub(items, t("CalendarItem")), t("ItemId"), Id=item.id, ChangeKey=item.changekey)
+                sub(
+                    sub(items, t("CalendarItem")), t("ItemId"), Id=item.id, ChangeKey=item.changekey
+                )
         except StoreError as exc:
             _error(msgs, name, exc)
     return root
@@ -266,7 +276,9 @@ def update_item(store: Store, req: Request) -> ET.Element:
                 store.touch(item)
                 msg = response_message(msgs, name)
                 items = sub(msg, m("Items"))
-                sub(sub(items, t("CalendarItem")), t("ItemId"), Id=item.id, ChangeKey=item.changekey)
+                sub(
+                    sub(items, t("CalendarItem")), t("ItemId"), Id=item.id, ChangeKey=item.changekey
+                )
                 sub(msg, m("ConflictResults")).append(_count(0))
         except StoreError as exc:
             _error(msgs, name, exc)

@@ -19,7 +19,9 @@ def convert_id(store: Store, req: Request) -> ET.Element:
     root = ET.Element(m("ConvertIdResponse"))
     msgs = sub(root, m("ResponseMessages"))
     for _ in req.body.find(m("SourceIds")):
-        response_message(msgs, "ConvertIdResponseMessage", "ErrorInvalidIdMalformed", "Id is malformed.")
+        response_message(
+            msgs, "ConvertIdResponseMessage", "ErrorInvalidIdMalformed", "Id is malformed."
+        )
     return root
 
 
@@ -84,7 +86,9 @@ class RequestZone:
         """Local wall time of a transition in ``year`` (DayOrder 5 means the last one)."""
         days = calendar.monthrange(year, rule["month"])[1]
         hits = [
-            d for d in range(1, days + 1) if date(year, rule["month"], d).weekday() == rule["weekday"]
+            d
+            for d in range(1, days + 1)
+            if date(year, rule["month"], d).weekday() == rule["weekday"]
         ]
         day = hits[-1] if rule["order"] >= len(hits) else hits[rule["order"] - 1]
         return datetime(year, rule["month"], day) + rule["time"]

@@ -102,7 +102,9 @@ def from_rrule(value: str, start: datetime) -> Recurrence:
         idx, day = _ordinal(byday[0], parts)
         rec = Recurrence("RelativeMonthly", interval, days=(day,), week_index=idx)
     elif freq == "MONTHLY":
-        rec = Recurrence("AbsoluteMonthly", interval, day_of_month=int(parts.get("BYMONTHDAY", start.day)))
+        rec = Recurrence(
+            "AbsoluteMonthly", interval, day_of_month=int(parts.get("BYMONTHDAY", start.day))
+        )
     elif freq == "YEARLY":
         month = MONTHS[int(parts.get("BYMONTH", start.month)) - 1]
         if byday:

@@ -120,7 +120,9 @@ class EwsSimulator:
         """Answer the next ``count`` matching requests with a fault instead of serving them."""
         with self._lock:
             self.faults.append(
-                InjectedFault(kind, count, back_off_ms, retry_after, op, mailbox and mailbox.lower())
+                InjectedFault(
+                    kind, count, back_off_ms, retry_after, op, mailbox and mailbox.lower()
+                )
             )
 
     def requests(self, op: str | None = None, mailbox: str | None = None) -> list[LogEntry]:
@@ -182,7 +184,9 @@ class EwsSimulator:
                 return 200, {"X-Streaming": "1"}, b""
             handler = OPERATIONS.get(req.op)
             if handler is None:
-                raise Fault("ErrorInvalidRequest", f"The request is invalid: {req.op} not simulated.")
+                raise Fault(
+                    "ErrorInvalidRequest", f"The request is invalid: {req.op} not simulated."
+                )
             body = envelope(handler(self.store, req))
         except Fault as exc:
             self._record(req.op, mailbox, 500, exc.code)

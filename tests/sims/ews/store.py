@@ -57,7 +57,9 @@ class StoreError(Exception):
 class Attendee:
     email: str
     name: str = ""
-    response: str = "Unknown"  # Unknown | Organizer | Tentative | Accept | Decline | NoResponseReceived
+    response: str = (
+        "Unknown"  # Unknown | Organizer | Tentative | Accept | Decline | NoResponseReceived
+    )
 
 
 @dataclass
@@ -159,7 +161,9 @@ class Store:
     def mailbox(self, email: str) -> Mailbox:
         mbx = self.mailboxes.get(email.lower())
         if mbx is None or not mbx.exists:
-            raise StoreError("ErrorNonExistentMailbox", "The SMTP address has no mailbox associated with it.")
+            raise StoreError(
+                "ErrorNonExistentMailbox", "The SMTP address has no mailbox associated with it."
+            )
         return mbx
 
     # -- items -----------------------------------------------------------------------------------
@@ -198,7 +202,9 @@ class Store:
     def find(self, mailbox: str, item_id: str) -> Item:
         item = self.mailbox(mailbox).items.get(item_id)
         if item is None:
-            raise StoreError("ErrorItemNotFound", "The specified object was not found in the store.")
+            raise StoreError(
+                "ErrorItemNotFound", "The specified object was not found in the store."
+            )
         return item
 
     def locate(self, item_id: str) -> Item:
@@ -257,7 +263,8 @@ class Store:
 
     def parse_sync_state(self, mbx: Mailbox, state: str) -> int:
         bad = StoreError(
-            "ErrorInvalidSyncStateData", "Synchronization state data is corrupt or otherwise invalid."
+            "ErrorInvalidSyncStateData",
+            "Synchronization state data is corrupt or otherwise invalid.",
         )
         try:
             email, epoch, seq, sig = base64.b64decode(state, validate=True).decode().split("|")
@@ -339,7 +346,9 @@ class Store:
             free_busy="Busy",
         )
         if copy is None:
-            self.insert(Item(id=self.new_id(room.email), mailbox=room.email, uid=meeting.uid, **fields))
+            self.insert(
+                Item(id=self.new_id(room.email), mailbox=room.email, uid=meeting.uid, **fields)
+            )
         else:
             for k, v in fields.items():
                 setattr(copy, k, v)

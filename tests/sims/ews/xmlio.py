@@ -94,7 +94,9 @@ def fault(code: str, text: str, back_off_ms: int | None = None) -> bytes:
     return ET.tostring(env, encoding="utf-8", xml_declaration=True)
 
 
-def response_message(parent: ET.Element, name: str, code: str = "NoError", text: str = "") -> ET.Element:
+def response_message(
+    parent: ET.Element, name: str, code: str = "NoError", text: str = ""
+) -> ET.Element:
     ok = code == "NoError"
     msg = sub(parent, m(name), ResponseClass="Success" if ok else "Error")
     if not ok:
@@ -191,7 +193,9 @@ class Shape:
         if base in ("Default", "AllProperties"):
             self.fields.update(self.DEFAULT)
             if base == "AllProperties":
-                self.fields.update({"item:Body", "calendar:RequiredAttendees", "calendar:Resources"})
+                self.fields.update(
+                    {"item:Body", "calendar:RequiredAttendees", "calendar:Resources"}
+                )
 
     def complex_fields(self) -> set[str]:
         return self.fields & COMPLEX_FIELDS
