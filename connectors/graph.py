@@ -15,12 +15,12 @@ calendar_id is the mailbox's SMTP address (or UPN). Design choices, each for a G
   are never ours. Writes find our event by the property and never touch anything else.
 - Idempotent creates: ``transactionId`` = external id, so a POST retried after a lost answer
   gets the event Graph already made instead of a duplicate.
-- Idle cycles: Graph has no ctag. ``change_markers`` sends each known calendar's deltaLink, 20
-  per ``$batch``; an empty answer means unchanged. It does not consume anything: the answer is
-  kept, and the following ``fetch_changes`` with the same token reuses it instead of asking
-  again. Markers count changes seen by this process ("<process>:<n>"), so they are comparable
-  only within one process; calendars synced by no ``fetch_changes`` of this process yet are
-  left out (the engine then syncs them).
+- Idle cycles: Graph has no ctag. ``change_markers`` keeps its own delta cursor per calendar
+  (separate from the engine's tokens, so it consumes nothing the engine relies on) and asks
+  each cursor for changes, 20 calendars per ``$batch``: one sub-request per calendar, one HTTP
+  request per 20 calendars. An empty answer keeps the marker. Markers count the changes this
+  process saw ("<process>:<n>"), so they compare only within one process; the first cycle after
+  a start makes every calendar look changed once.
 - Throttling: handled in ``graph_http`` per (sub-)request; beyond ``max_retry_wait`` the
   calendar gets ``Throttled(retry_after)`` (or is left out of ``change_markers``).
 """
@@ -29,11 +29,10 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -75,7 +74,7 @@ from mappings.timezones import UnknownTimeZone
 log = logging.getLogger("connectors.graph")
 
 DEFAULT_PROPERTY_GUID = "5f3d2a41-8b6c-4e7a-9d1f-3c2b1a0e9f87"
-PREFETCH_SECONDS = 120.0  # how long a change_markers answer may stand in for fetch_changes
+MARKER_DAYS = 400  # span markers watch until the engine's first fetch_changes tells its own
 ENRICH_PER_ITEM = 4  # up to this many candidates: one GET each (batched), else one listing
 
 
@@ -143,14 +142,12 @@ class GraphSettings:
         raise ValueError("Graph needs client_secret or private_key_pem + thumbprint")
 
 
-@dataclass
-class _Known:
-    """What this process knows of a calendar: the last token it handed out, how many changes
-    change_markers saw, and the last delta answer for that token."""
+@dataclass(frozen=True)
+class _Marker:
+    """This process's delta cursor for a calendar's marker, and how many changes it saw."""
 
-    token: str
+    cursor: DeltaToken
     version: int = 0
-    prefetched: tuple[str, GraphResponse, float] | None = field(default=None, repr=False)
 
 
 def _key(calendar_id: str) -> str:
@@ -193,7 +190,8 @@ class GraphConnector:
             workers=settings.workers,
         )
         self._process = uuid.uuid4().hex[:8]
-        self._known: dict[str, _Known] = {}
+        self._markers: dict[str, _Marker] = {}
+        self._hull: tuple[datetime, datetime] | None = None  # span fetch_changes was asked for
         self._lock = threading.Lock()
 
     @classmethod
@@ -279,67 +277,109 @@ class GraphConnector:
 
     # ----- idle-cycle markers -----------------------------------------------------------------
     def change_markers(self, calendar_ids: Sequence[str]) -> dict[str, str]:
+        """Per calendar, this process's own delta cursor (never the engine's token) is asked
+        for changes, 20 calendars per $batch; an empty answer leaves the marker as it was. A
+        calendar seen for the first time, or whose cursor no longer covers the windows the
+        engine reads, gets a new cursor (a full round, once) and a new marker."""
+        required = self._marker_window()
         with self._lock:
-            asked = [
-                (c, self._known[_key(c)].token) for c in calendar_ids if _key(c) in self._known
-            ]
-        links = []
-        for calendar_id, token in asked:
-            try:
-                links.append((calendar_id, token, DeltaToken.decode(token).link))
-            except ConnectorError:
-                continue
-        responses = self.http.send_many(
-            [
-                GraphRequest("GET", link, _key(c), headers=self._delta_headers())
-                for c, _, link in links
-            ]
-        )
+            plan = [(c, self._markers.get(_key(c))) for c in calendar_ids]
+        first_urls = []
+        for calendar_id, marker in plan:
+            if marker is not None and marker.cursor.covers(*required):
+                first_urls.append(marker.cursor.link)
+            else:
+                first_urls.append(self._delta_url(calendar_id, *required))
+        pages = self._delta_rounds([(c, u) for (c, _), u in zip(plan, first_urls, strict=True)])
         markers: dict[str, str] = {}
-        now = time.monotonic()
-        for (calendar_id, token, _), response in zip(links, responses, strict=True):
-            if not response.ok:
-                log.info("Graph: no marker for %s: %s", calendar_id, response.describe())
+        now = datetime.now(UTC)
+        for (calendar_id, marker), round_ in zip(plan, pages, strict=True):
+            if isinstance(round_, GraphResponse):
+                log.info("Graph: no marker for %s: %s", calendar_id, round_.describe())
+                if round_.status == 410:
+                    with self._lock:
+                        self._markers.pop(_key(calendar_id), None)
                 continue
-            body = response.body or {}
-            changed = bool(body.get("value")) or "@odata.nextLink" in body
+            changed, link = round_
+            fresh = marker is None or not marker.cursor.covers(*required)
+            if fresh:
+                cursor = DeltaToken(*window(*required, self.settings.window_slack_days), link, now)
+                version = 0 if marker is None else marker.version + 1
+            else:
+                cursor = replace(marker.cursor, link=link, issued=now)
+                version = marker.version + (1 if changed else 0)
             with self._lock:
-                known = self._known.get(_key(calendar_id))
-                if known is None or known.token != token:
-                    continue  # a fetch_changes ran meanwhile; its token is newer
-                if changed:
-                    known.version += 1
-                known.prefetched = (token, response, now)
-                markers[calendar_id] = f"{self._process}:{known.version}"
+                self._markers[_key(calendar_id)] = _Marker(cursor, version)
+            markers[calendar_id] = f"{self._process}:{version}"
         return markers
+
+    def _marker_window(self) -> tuple[datetime, datetime]:
+        with self._lock:
+            if self._hull is not None:
+                return self._hull
+        now = datetime.now(UTC)
+        return now - timedelta(days=1), now + timedelta(days=MARKER_DAYS)
+
+    def _delta_url(self, calendar_id: str, lo: datetime, hi: datetime) -> str:
+        return (
+            f"{self._user(calendar_id)}/calendarView/delta"
+            f"?startDateTime={iso_utc(lo)}&endDateTime={iso_utc(hi)}"
+        )
+
+    def _delta_rounds(
+        self, starts: list[tuple[str, str]]
+    ) -> list[tuple[bool, str] | GraphResponse]:
+        """Run delta rounds for many calendars together (each page step batched); per calendar
+        (anything reported?, new deltaLink), or the failed response."""
+        results: list[tuple[bool, str] | GraphResponse | None] = [None] * len(starts)
+        changed = [False] * len(starts)
+        todo = list(enumerate(starts))
+        while todo:
+            requests = [
+                GraphRequest("GET", url, _key(c), headers=self._delta_headers())
+                for _, (c, url) in todo
+            ]
+            following = []
+            for (index, (calendar_id, _)), response in zip(
+                todo, self.http.send_many(requests), strict=True
+            ):
+                body = response.body if response.ok and isinstance(response.body, dict) else None
+                if body is None:
+                    results[index] = response
+                    continue
+                changed[index] = changed[index] or bool(body.get("value"))
+                if body.get("@odata.nextLink"):
+                    following.append((index, (calendar_id, body["@odata.nextLink"])))
+                elif body.get("@odata.deltaLink"):
+                    results[index] = (changed[index], body["@odata.deltaLink"])
+                else:
+                    results[index] = GraphResponse(
+                        0, {"error": {"code": "NoDeltaLink", "message": "no deltaLink"}}, {}
+                    )
+            todo = following
+        return [r for r in results if r is not None]
 
     # ----- reading -------------------------------------------------------------------------------
     def fetch_changes(
         self, calendar_id: str, token: str | None, start: datetime, end: datetime
     ) -> ChangeSet:
-        previous = DeltaToken.decode(token) if token is not None else None
+        previous = DeltaToken.decode(token, calendar_id) if token is not None else None
         if previous is not None and not previous.covers(start, end):
             log.info("Graph: %s window moved past its delta token; full resync", calendar_id)
             previous = None
         if previous is None:
             lo, hi = window(start, end, self.settings.window_slack_days)
-            first_url = (
-                f"{self._user(calendar_id)}/calendarView/delta"
-                f"?startDateTime={iso_utc(lo)}&endDateTime={iso_utc(hi)}"
-            )
-            response = None
+            url: str | None = self._delta_url(calendar_id, lo, hi)
         else:
             lo, hi = previous.start, previous.end
-            first_url = previous.link
-            response = self._prefetched(calendar_id, token)
+            url = previous.link
+        self._widen_hull(start, end)
         entries: dict[str, dict] = {}
-        url: str | None = first_url
         link = None
         while url:
-            if response is None:
-                response = self.http.send(
-                    GraphRequest("GET", url, _key(calendar_id), headers=self._delta_headers())
-                )
+            response = self.http.send(
+                GraphRequest("GET", url, _key(calendar_id), headers=self._delta_headers())
+            )
             raise_for(response, calendar_id)
             body = response.body or {}
             for entry in body.get("value") or []:
@@ -347,33 +387,24 @@ class GraphConnector:
                 entries[str(entry.get("id"))] = entry
             url = body.get("@odata.nextLink")
             link = body.get("@odata.deltaLink") or link
-            response = None
         if not link:
             raise ConnectorError("delta round ended without a deltaLink", calendar_id=calendar_id)
         changed, deleted, quarantined = self._items(calendar_id, entries, lo, hi)
-        new_token = DeltaToken(lo, hi, link, datetime.now(UTC)).encode()
-        with self._lock:
-            known = self._known.get(_key(calendar_id))
-            version = known.version if known else 0
-            self._known[_key(calendar_id)] = _Known(new_token, version)
         return ChangeSet(
             changed=changed,
             deleted=deleted,
-            token=new_token,
+            token=DeltaToken(lo, hi, link, datetime.now(UTC)).encode(),
             full=previous is None,
             quarantined=quarantined,
         )
 
-    def _prefetched(self, calendar_id: str, token: str | None) -> GraphResponse | None:
+    def _widen_hull(self, start: datetime, end: datetime) -> None:
+        """Remember the span the engine reads, so that markers watch all of it."""
         with self._lock:
-            known = self._known.get(_key(calendar_id))
-            if known is None or known.prefetched is None:
-                return None
-            used_token, response, at = known.prefetched
-            known.prefetched = None
-        if used_token == token and time.monotonic() - at < PREFETCH_SECONDS:
-            return response
-        return None
+            if self._hull is None:
+                self._hull = (start, end)
+            else:
+                self._hull = (min(self._hull[0], start), max(self._hull[1], end))
 
     def _items(
         self, calendar_id: str, entries: dict[str, dict], lo: datetime, hi: datetime
@@ -457,6 +488,20 @@ class GraphConnector:
                 )
         return sorted(events, key=lambda e: str(e.get("createdDateTime") or ""))
 
+    def _refuse_foreign(self, calendar_id: str, external_id: str) -> None:
+        """External ids and iCalendar UIDs share one namespace in the engine (CalDAV uses the
+        UID as external id): an event of someone else's with that UID is not ours to write."""
+        flt = quote(f"iCalUId eq {odata_quote(external_id)}", safe="")
+        response = self.http.send(
+            self._request("GET", calendar_id, f"/events?$filter={flt}&$select=id&$top=1")
+        )
+        raise_for(response, calendar_id)
+        if response.body.get("value"):
+            raise NotOwned(
+                f"an event with UID {external_id!r} exists and is not ours",
+                calendar_id=calendar_id,
+            )
+
     def upsert_event(self, calendar_id: str, draft: EventDraft) -> WriteResult:
         if any(contains_cpr(t) for t in (draft.summary, draft.description, draft.location)):
             raise ConnectorError(
@@ -467,6 +512,7 @@ class GraphConnector:
             self._delete(calendar_id, str(duplicate["id"]))
         if events:
             return self._update(calendar_id, events[0], draft)
+        self._refuse_foreign(calendar_id, draft.external_id)
         response = self.http.send(
             self._request(
                 "POST",
@@ -508,6 +554,9 @@ class GraphConnector:
 
     def delete_event(self, calendar_id: str, external_id: str) -> bool:
         events = self._ours(calendar_id, external_id)
+        if not events:
+            self._refuse_foreign(calendar_id, external_id)
+            return False
         return any([self._delete(calendar_id, str(e["id"])) for e in events])
 
     def _delete(self, calendar_id: str, event_id: str) -> bool:
@@ -591,7 +640,3 @@ class GraphConnector:
         if write.status in (401, 403) or write.retry_after is not None or write.status == 0:
             return ProbeResult(calendar_id, reachable=True, writable=False, error=write.describe())
         return ProbeResult(calendar_id, reachable=True, writable=True)
-
-    def with_settings(self, **changes: Any) -> GraphConnector:
-        """A new connector with some settings changed (tests, benchmarks)."""
-        return GraphConnector(replace(self.settings, **changes))

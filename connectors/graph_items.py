@@ -305,16 +305,18 @@ class DeltaToken:
         )
 
     @classmethod
-    def decode(cls, text: str) -> DeltaToken:
+    def decode(cls, text: str, calendar_id: str | None = None) -> DeltaToken:
         parts = text.split(" ", 4)
         if len(parts) != 5 or parts[0] != cls.PREFIX or not parts[4].startswith("http"):
-            raise SyncTokenInvalid("not a Graph delta token of this connector")
+            raise SyncTokenInvalid(
+                "not a Graph delta token of this connector", calendar_id=calendar_id
+            )
         try:
             start, end, issued = (
                 datetime.fromisoformat(p.replace("Z", "+00:00")) for p in parts[1:4]
             )
         except ValueError:
-            raise SyncTokenInvalid("damaged Graph delta token") from None
+            raise SyncTokenInvalid("damaged Graph delta token", calendar_id=calendar_id) from None
         return cls(start, end, parts[4], issued)
 
     def covers(self, start: datetime, end: datetime) -> bool:

@@ -75,6 +75,7 @@ class OutlookBackdoor:
         categories: tuple[str, ...] = (),
         transparent: bool = False,
         rrule: str | None = None,
+        exdates: tuple[datetime, ...] = (),
     ) -> None:
         body = {
             "subject": summary,
@@ -83,7 +84,7 @@ class OutlookBackdoor:
             "categories": list(categories),
             "showAs": "free" if transparent else "busy",
         }
-        self.sim.state.create_event(calendar_id, body, ical_uid=uid, rrule=rrule)
+        self.sim.state.create_event(calendar_id, body, ical_uid=uid, rrule=rrule, exdates=exdates)
 
     def move_event(self, calendar_id: str, uid: str, start: datetime, end: datetime) -> None:
         event = self.sim.state.find_uid(calendar_id, uid)

@@ -18,6 +18,7 @@ import hashlib
 import json
 import re
 import secrets
+import socket
 import ssl
 import threading
 import time
@@ -104,6 +105,7 @@ _EXT_FILTER = re.compile(
     r" and \1/value eq '((?:[^']|'')*)'\)$",
     re.I,
 )
+_UID_FILTER = re.compile(r"^iCalUId eq '((?:[^']|'')*)'$", re.I)
 _EXT_EXPAND = re.compile(
     r"^singleValueExtendedProperties\(\$filter=id eq '((?:[^']|'')*)'\)$", re.I
 )
@@ -160,7 +162,9 @@ class GraphSimulator:
         )
         server.sim = self  # type: ignore[attr-defined]
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="graph-sim", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, args=(0.05,), name="graph-sim", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -661,7 +665,11 @@ class GraphSimulator:
     def _list_events(self, mailbox: Mailbox, params: dict, tz: str) -> _Response:
         events = list(mailbox.events.values())
         expression = params.get("$filter")
-        if expression:
+        uid_match = _UID_FILTER.match(expression.strip()) if expression else None
+        if uid_match:
+            uid = _odata_string(uid_match.group(1))
+            events = [e for e in events if e.ical_uid == uid]
+        elif expression:
             match = _EXT_FILTER.match(expression.strip())
             if not match:
                 raise GraphError(
@@ -853,8 +861,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", "application/json; odata.metadata=minimal")
         self.send_header("Content-Length", str(len(payload)))
         self.send_header("request-id", str(uuid.uuid4()))
-        self.end_headers()
-        self.wfile.write(payload)
+        # Head and body in one write: two small writes meet the client's delayed ACK (40 ms).
+        self._headers_buffer.append(b"\r\n" + payload)
+        self.flush_headers()
+
+    def setup(self) -> None:
+        super().setup()
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     do_GET = do_POST = do_PATCH = do_DELETE = _serve
 

@@ -97,6 +97,7 @@ class SimEvent:
     extended: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> (id, value)
     transaction_id: str | None = None
     rrule: str | None = None
+    exdates: set[datetime] = field(default_factory=set)  # UTC starts of removed occurrences
     is_cancelled: bool = False
     response: str = "organizer"
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -120,7 +121,7 @@ class SimEvent:
         for occurrence in rule.between(lo_local, hi_local, inc=True):
             start = occurrence.replace(tzinfo=local_zone).astimezone(UTC)
             end = start + duration
-            if _overlaps(start, end, lo, hi):
+            if start not in self.exdates and _overlaps(start, end, lo, hi):
                 found.append((f"{self.id}_{start.strftime('%Y%m%dT%H%M%SZ')}", start, end, True))
         return found
 
@@ -323,7 +324,13 @@ class GraphState:
         return event
 
     def create_event(
-        self, address: str, body: dict, *, ical_uid: str | None = None, rrule: str | None = None
+        self,
+        address: str,
+        body: dict,
+        *,
+        ical_uid: str | None = None,
+        rrule: str | None = None,
+        exdates: tuple[datetime, ...] = (),
     ) -> tuple[SimEvent, bool]:
         """POST /users/{id}/events. Returns (event, created); a repeated transactionId with the
         same content returns the existing event, with different content ErrorDuplicateTransactionId."""
@@ -353,6 +360,7 @@ class GraphState:
                 organizer=mailbox.address,
                 transaction_id=txid,
                 rrule=rrule,
+                exdates={x.astimezone(UTC) for x in exdates},
             )
             self._apply(event, body)
             event.seq = mailbox.next_seq()
