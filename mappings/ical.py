@@ -593,8 +593,8 @@ def render_event(
     if draft.end < draft.start:
         raise ValueError("EventDraft.end is before its start")
     tz = zone if isinstance(zone, ZoneInfo) else zone_for(zone)
-    start = draft.start.astimezone(tz)
-    end = draft.end.astimezone(tz)
+    start = _unambiguous(draft.start, tz)
+    end = _unambiguous(draft.end, tz)
 
     cal = Calendar()
     cal.add("PRODID", prodid)
@@ -636,6 +636,18 @@ def render_event(
     event.add(external_id_prop.upper(), draft.external_id)
     cal.add_component(event)
     return cal.to_ical().decode("utf-8")
+
+
+def _unambiguous(moment: datetime, tz: ZoneInfo) -> datetime:
+    """``moment`` on ``tz``'s wall clock, or in UTC where the wall clock cannot say it.
+
+    A TZID wall time in the repeated autumn hour means its first occurrence (RFC 5545 3.3.5),
+    so the second 02:30 is written as UTC rather than silently moved an hour.
+    """
+    local = moment.astimezone(tz)
+    if local.replace(fold=0).astimezone(UTC) != moment.astimezone(UTC):
+        return moment.astimezone(UTC)
+    return local
 
 
 def _refuse_cpr(draft: EventDraft) -> None:

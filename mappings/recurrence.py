@@ -26,6 +26,8 @@ from mappings.errors import ItemParseError
 MAX_INSTANCES = 5000
 MAX_COUNT = 100_000
 _LISTED_COUNT = 2000
+_ANCHOR_STEP = 8
+_WEEKDAYS = frozenset({"MO", "TU", "WE", "TH", "FR", "SA", "SU"})
 _PERIODS = {
     "SECONDLY": timedelta(seconds=1),
     "MINUTELY": timedelta(minutes=1),
@@ -52,11 +54,13 @@ class Occurrence:
     source: CalendarItem | None = field(default=None, compare=False, repr=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity: a key of the shift cache
 class _Rule:
     rule: rrule
     period: timedelta | None  # set when the start may be moved forward by whole periods
-    instances: tuple[datetime, ...] | None = None  # all of them, for short COUNT rules
+    per_period: int | None = None  # instances per whole period, for COUNT rules that may move
+    count: int | None = None
+    instances: tuple[datetime, ...] | None = None  # all of them, for other short COUNT rules
 
 
 def check_rrule(text: str, start: datetime | date) -> None:
@@ -292,12 +296,33 @@ def _compile(text: str, dtstart: datetime, tz: tzinfo | None) -> _Rule:
     interval = int(parts.get("INTERVAL", "1") or 1)
     if interval < 1:
         raise ValueError("INTERVAL must be positive")
-    movable = freq in _PERIODS and "COUNT" not in parts and "BYSETPOS" not in parts
-    period = _PERIODS[freq] * interval if movable else None
-    if "COUNT" in parts and int(parts["COUNT"]) <= _LISTED_COUNT:
-        # A COUNT series must be walked from its start; do it once per rule, not per expansion.
+    period = _PERIODS[freq] * interval if freq in _PERIODS else None
+    if "COUNT" not in parts:
+        return _Rule(rule=rule, period=None if "BYSETPOS" in parts else period)
+    count = int(parts["COUNT"])
+    per_period = _uniform_count(freq, parts)
+    if period is not None and per_period is not None:
+        return _Rule(rule=rule, period=period, per_period=per_period, count=count)
+    if count <= _LISTED_COUNT:
+        # Other COUNT series must be walked from their start: once per rule, not per expansion.
         return _Rule(rule=rule, period=None, instances=tuple(rule))
-    return _Rule(rule=rule, period=period)
+    return _Rule(rule=rule, period=None)
+
+
+def _uniform_count(freq: str, parts: dict[str, str]) -> int | None:
+    """Instances in every whole period after the first, when that number is fixed.
+
+    True for DAILY and WEEKLY rules made of INTERVAL, COUNT, WKST and (weekly) plain BYDAY:
+    then moving the start forward k periods skips exactly k times that many instances, even
+    when DTSTART's own week is only partly used.
+    """
+    allowed = {"FREQ", "INTERVAL", "COUNT", "WKST"} | ({"BYDAY"} if freq == "WEEKLY" else set())
+    if freq not in ("DAILY", "WEEKLY") or not set(parts) <= allowed:
+        return None
+    days = [d.strip().upper() for d in parts.get("BYDAY", "").split(",") if d.strip()]
+    if any(d not in _WEEKDAYS for d in days):
+        return None
+    return len(set(days)) or 1
 
 
 def _until(text: str, tz: tzinfo | None) -> datetime:
@@ -320,12 +345,15 @@ def _walls(
     if compiled.instances is not None:
         listed = compiled.instances
         return list(listed[bisect_left(listed, lo) : bisect_right(listed, hi)])
-    rule = compiled.rule
-    if compiled.period is not None and lo - dtstart > compiled.period * 2:
-        # Whole periods keep the phase of INTERVAL and of WEEKLY's weeks, so the later start
-        # gives the same instances from ``lo`` on, without walking the series' history.
-        skip = (lo - dtstart) // compiled.period - 1
-        rule = rule.replace(dtstart=dtstart + compiled.period * skip)
+    rule: rrule | None = compiled.rule
+    if compiled.period is not None and lo - dtstart > compiled.period * (_ANCHOR_STEP + 1):
+        # Whole periods keep the phase of INTERVAL and of WEEKLY's weeks, so a later start gives
+        # the same instances from ``lo`` on without walking the series' history. The start is
+        # rounded to a step, so the next cycles reuse the same (caching) rule.
+        skip = ((lo - dtstart) // compiled.period - 1) // _ANCHOR_STEP * _ANCHOR_STEP
+        rule = _shifted(compiled, dtstart, skip)
+    if rule is None:
+        return []
     found: list[datetime] = []
     for wall in rule.xafter(lo, inc=True):
         if wall > hi:
@@ -338,3 +366,16 @@ def _walls(
                 where="RRULE",
             )
     return found
+
+
+@lru_cache(maxsize=8192)
+def _shifted(compiled: _Rule, dtstart: datetime, skip: int) -> rrule | None:
+    """``compiled``'s rule started ``skip`` periods later; None when its COUNT is used up."""
+    assert compiled.period is not None
+    changes: dict[str, object] = {"dtstart": dtstart + compiled.period * skip, "cache": True}
+    if compiled.count is not None and compiled.per_period is not None:
+        left = compiled.count - skip * compiled.per_period
+        if left <= 0:
+            return None
+        changes["count"] = left
+    return compiled.rule.replace(**changes)
