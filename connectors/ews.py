@@ -39,6 +39,7 @@ from exchangelib import (
     EWSDateTime,
     EWSTimeZone,
     Mailbox,
+    Q,
     Version,
 )
 from exchangelib import CalendarItem as EwsCalendarItem
@@ -62,6 +63,7 @@ from connectors.base import (
     ChangeSet,
     ConnectorError,
     EventDraft,
+    NotOwned,
     ProbeResult,
     Throttled,
     WriteResult,
@@ -73,6 +75,7 @@ from connectors.ews_items import (
     OCCURRENCE_FIELDS,
     READ_FIELDS,
     UnsupportedItem,
+    clean_global_object_id,
     differs,
     draft_fields,
     to_calendar_item,
@@ -311,7 +314,12 @@ class EWSConnector:
 
     def _upsert(self, mailbox: str, draft: EventDraft) -> WriteResult:
         acc, folder = self._calendar(mailbox)
-        existing = self._find_ours(acc, folder, mailbox, draft.external_id, full=True)
+        existing, foreign = self._lookup(acc, folder, mailbox, draft.external_id, full=True)
+        if not existing and foreign:
+            raise NotOwned(
+                f"an item with UID {draft.external_id!r} exists but is not ours",
+                calendar_id=mailbox,
+            )
         if not existing:
             fields = {k: v for k, v in draft_fields(draft).items() if v is not None}
             item = EwsCalendarItem(
@@ -351,7 +359,12 @@ class EWSConnector:
 
     def _delete(self, mailbox: str, external_id: str) -> bool:
         acc, folder = self._calendar(mailbox)
-        ours = self._find_ours(acc, folder, mailbox, external_id, full=False)
+        ours, foreign = self._lookup(acc, folder, mailbox, external_id, full=False)
+        if not ours and foreign:
+            raise NotOwned(
+                f"the item with UID {external_id!r} is not ours; refusing to delete it",
+                calendar_id=mailbox,
+            )
         for item in ours:
             # Cancellations release the room's copy; Exchange ignores them for plain appointments.
             item.delete(send_meeting_cancellations=SEND_TO_ALL_AND_SAVE_COPY)
@@ -359,22 +372,32 @@ class EWSConnector:
             self._hrefs.pop((mailbox, external_id), None)
         return bool(ours)
 
-    def _find_ours(
+    def _lookup(
         self, acc: Account, folder: Calendar, mailbox: str, external_id: str, *, full: bool
-    ) -> list[Any]:
-        """Our items carrying ``external_id`` (normally one): cached href first, else FindItem."""
+    ) -> tuple[list[Any], bool]:
+        """(our items carrying ``external_id``, whether a foreign item has it as its UID).
+
+        One FindItem matches our property or the UID (as CleanGlobalObjectId, since calendar:UID
+        is not searchable); a cached href skips it for repeated upserts of the same event.
+        """
         fields = (*READ_FIELDS, "sensitivity") if full else ("selvbook_id",)
         with self._lock:
             cached = self._hrefs.get((mailbox, external_id))
         if cached and full:
             got = next(iter(acc.fetch(ids=[(cached, None)], folder=folder, only_fields=fields)))
             if not isinstance(got, Exception) and got.selvbook_id == external_id:
-                return [got]
-        ids = list(folder.filter(selvbook_id=external_id).values_list("id", "changekey"))
+                return [got], False
+        query = Q(selvbook_id=external_id) | Q(clean_goid=clean_global_object_id(external_id))
+        ids = list(folder.filter(query).values_list("id", "changekey"))
         if not ids:
-            return []
-        got = acc.fetch(ids=ids, folder=folder, only_fields=fields)
-        return [g for g in got if not isinstance(g, Exception) and g.selvbook_id == external_id]
+            return [], False
+        got = [
+            g
+            for g in acc.fetch(ids=ids, folder=folder, only_fields=fields)
+            if not isinstance(g, Exception)
+        ]
+        mine = [g for g in got if g.selvbook_id == external_id]
+        return mine, len(mine) < len(got)
 
     def _remember(self, mailbox: str, external_id: str, href: str) -> None:
         with self._lock:
@@ -390,11 +413,13 @@ class EWSConnector:
     def free_busy(
         self, calendar_ids: Sequence[str], start: datetime, end: datetime
     ) -> dict[str, list[BusyInterval]]:
-        ids = [c.lower() for c in calendar_ids]
+        ids = list(dict.fromkeys(calendar_ids))
         result: dict[str, set[BusyInterval]] = {c: set() for c in ids}
         lo, hi = start.astimezone(self.zone), end.astimezone(self.zone)
         for w_start, w_end in windows(lo, hi):
-            views = self._call(None, lambda s=w_start, e=w_end: self._availability(ids, s, e))
+            views = self._call(
+                None, lambda s=w_start, e=w_end: self._availability([c.lower() for c in ids], s, e)
+            )
             for cid, view in zip(ids, views, strict=True):
                 if isinstance(view, Exception):
                     raise translate(view, cid)

@@ -57,9 +57,40 @@ class TimeZoneDescription(ExtendedProperty):
     property_type = "String"
 
 
+class CleanGlobalObjectId(ExtendedProperty):
+    """PidLidCleanGlobalObjectId: Exchange's searchable form of the UID (calendar:UID is not)."""
+
+    distinguished_property_set_id = "Meeting"
+    property_id = 0x23
+    property_type = "Binary"
+
+
+_GOID_PREFIX = bytes.fromhex("040000008200E00074C5B7101A82E008")
+
+
+def clean_global_object_id(uid: str) -> bytes:
+    """The CleanGlobalObjectId Exchange derives from an iCalendar UID (MS-OXOCAL 2.2.1.27).
+
+    Outlook's UIDs are the hex of the id itself; any other UID is wrapped as "vCal-Uid" data.
+    """
+    if uid.upper().startswith(_GOID_PREFIX.hex().upper()):
+        try:
+            raw = bytearray(bytes.fromhex(uid))
+            raw[16:20] = bytes(4)  # "clean": no instance date
+            return bytes(raw)
+        except ValueError:
+            pass
+    data = b"vCal-Uid" + (1).to_bytes(4, "little") + uid.encode() + b"\0"
+    return _GOID_PREFIX + bytes(20) + len(data).to_bytes(4, "little") + data
+
+
 def register_properties() -> None:
     names = {f.name for f in EwsCalendarItem.FIELDS}
-    for name, cls in (("selvbook_id", SelvbookId), ("tz_description", TimeZoneDescription)):
+    for name, cls in (
+        ("selvbook_id", SelvbookId),
+        ("tz_description", TimeZoneDescription),
+        ("clean_goid", CleanGlobalObjectId),
+    ):
         if name not in names:
             EwsCalendarItem.register(name, cls)
 

@@ -37,6 +37,7 @@ class SimBackdoor:
         categories: tuple[str, ...] = (),
         transparent: bool = False,
         rrule: str | None = None,
+        exdates: tuple[datetime, ...] = (),
         tz_name: str | None = None,
         all_day: bool = False,
         private: bool = False,
@@ -68,6 +69,7 @@ class SimBackdoor:
                 item.recurrence = from_rrule(
                     rrule, start if start.tzinfo else start.replace(tzinfo=zone)
                 )
+                item.exdates = {_utc(x, zone) for x in exdates}
             self.store.insert(item)
 
     def move_event(self, calendar_id: str, uid: str, start: datetime, end: datetime) -> None:

@@ -11,6 +11,7 @@ from tests.sims.ews.store import Instance, Item, Store, StoreError
 from tests.sims.ews.xmlio import (
     Shape,
     apply_item_xml,
+    computed_property,
     ext_key,
     fmt_dt,
     m,
@@ -103,7 +104,7 @@ def find_item(store: Store, req: Request) -> ET.Element:
 
 def _field_value(item: Item, path: ET.Element) -> str | datetime | None:
     if path.tag == t("ExtendedFieldURI"):
-        return item.ext.get(ext_key(path))
+        return computed_property(item, ext_key(path))
     uri = path.get("FieldURI")
     return {
         "item:Subject": item.subject,

@@ -42,6 +42,25 @@ DISPLAY_NAMES = {
     "FLE Standard Time": "(UTC+02:00) Helsinki, Kyiv, Riga, Sofia, Tallinn, Vilnius",
 }
 CUSTOM_ZONE_ID = "Customized Time Zone"
+# MS-OXOCAL: the fixed first 16 bytes of every GlobalObjectId.
+GOID_PREFIX = bytes.fromhex("040000008200E00074C5B7101A82E008")
+
+
+def clean_global_object_id(uid: str) -> bytes:
+    """PidLidCleanGlobalObjectId as Exchange derives it from an iCalendar UID (MS-OXOCAL 2.2.1.27).
+
+    Outlook's own UIDs are the hex of the GlobalObjectId; any other UID is wrapped as "vCal-Uid".
+    "Clean" means the instance date bytes are zero.
+    """
+    if uid.upper().startswith(GOID_PREFIX.hex().upper()):
+        try:
+            raw = bytearray(bytes.fromhex(uid))
+            raw[16:20] = b"\0\0\0\0"
+            return bytes(raw)
+        except ValueError:
+            pass
+    data = b"vCal-Uid" + (1).to_bytes(4, "little") + uid.encode() + b"\0"
+    return GOID_PREFIX + b"\0" * 4 + b"\0" * 8 + b"\0" * 8 + len(data).to_bytes(4, "little") + data
 
 
 class StoreError(Exception):

@@ -7,6 +7,7 @@ MessageXml for ErrorServerBusy).
 
 from __future__ import annotations
 
+import base64
 import xml.etree.ElementTree as ET
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -21,6 +22,7 @@ from tests.sims.ews.store import (
     Instance,
     Item,
     Store,
+    clean_global_object_id,
 )
 
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -51,6 +53,8 @@ COMPLEX_FIELDS = {
 }
 # PidLidTimeZoneDescription: the display name Outlook stores for the item's zone.
 TZ_DESCRIPTION_KEY = ("appointment", "33332", "String")
+# PidLidCleanGlobalObjectId: computed from the UID, searchable (calendar:UID is not).
+CLEAN_GOID_KEY = ("meeting", "35", "Binary")
 UTCZ = ZoneInfo("UTC")
 
 
@@ -147,6 +151,15 @@ def zone_from_id(tz_id: str | None) -> tuple[ZoneInfo, str, str]:
     return UTCZ, "UTC", DISPLAY_NAMES["UTC"]
 
 
+def computed_property(item: Item, key: tuple[str, str, str]) -> str | None:
+    """An extended property's value: stored ones, or those Exchange derives from the item."""
+    if key == TZ_DESCRIPTION_KEY:
+        return item.tz_name
+    if key == CLEAN_GOID_KEY:
+        return base64.b64encode(clean_global_object_id(item.uid)).decode()
+    return item.ext.get(key)
+
+
 def ext_key(uri: ET.Element) -> tuple[str, str, str]:
     """Normalised identity of an ExtendedFieldURI."""
     pset = uri.get("PropertySetId") or uri.get("DistinguishedPropertySetId") or ""
@@ -233,7 +246,7 @@ def render_item(
             sub(cats, t("String"), c)
     for uri in shape.ext:
         key = ext_key(uri)
-        value = item.tz_name if key == TZ_DESCRIPTION_KEY else item.ext.get(key)
+        value = computed_property(item, key)
         if value is None:
             continue
         prop = sub(el, t("ExtendedProperty"))

@@ -61,6 +61,7 @@ class LogEntry:
     status: int
     batch: int | None = None  # number of the enclosing $batch, for sub-requests
     kind: str = "graph"  # graph | batch | sub | token | discovery
+    body: Any = None  # the JSON request body (Graph requests only)
 
 
 @dataclass
@@ -318,7 +319,7 @@ class GraphSimulator:
                 if batch is None and key is not None:
                     self._leave(key, 1)
         self._record(
-            LogEntry(started, method, path, parts.query, key, response.status, batch, kind)
+            LogEntry(started, method, path, parts.query, key, response.status, batch, kind, payload)
         )
         return response
 

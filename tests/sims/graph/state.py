@@ -104,6 +104,7 @@ class SimEvent:
     modified: datetime = field(default_factory=lambda: datetime.now(UTC))
     change_key: int = 1
     seq: int = 0
+    overrides: dict[str, Any] = field(default_factory=dict)  # raw fields forced into render()
 
     def instances(self, lo: datetime, hi: datetime) -> list[tuple[str, datetime, datetime, bool]]:
         """(instance id, start, end, is_occurrence) of this event overlapping [lo, hi)."""
@@ -176,6 +177,7 @@ class SimEvent:
             "organizer": {"emailAddress": {"name": self.organizer, "address": self.organizer}},
         }
         data.update(extra)
+        data.update(self.overrides)
         return data
 
     def extended_json(self, key: str | None = None) -> list[dict]:
