@@ -178,8 +178,8 @@ def test_fallback_without_sync_collection(server: RadicaleServer, proxy, refusal
         conn.upsert_event(url, draft(new))
         delta = conn.fetch_changes(url, quiet.token, *WINDOW)
         assert {i.uid for i in delta.changed} == {change, new}
-        assert [i for i in delta.changed if i.uid == change][0].start == at(10)
-        assert [i for i in delta.changed if i.uid == new][0].external_id == new
+        by_uid = {i.uid: i for i in delta.changed}
+        assert (by_uid[change].start, by_uid[new].external_id) == (at(10), new)
         assert list(delta.deleted) == [f"/caseworkers/mette/{drop}.ics"]
 
         with pytest.raises(SyncTokenInvalid):

@@ -123,11 +123,13 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _write_config(path: Path, port: int, storage: Path, rights: str, extra: Mapping) -> None:
+def _write_config(
+    path: Path, port: int, storage: Path, rights: dict[str, str], extra: Mapping
+) -> None:
     sections: dict[str, dict[str, str]] = {
         "server": {"hosts": f"127.0.0.1:{port}", "delay_on_error": "0"},
         "auth": {"type": "none", "delay": "0"},
-        "rights": {"type": rights},
+        "rights": rights,
         "storage": {"filesystem_folder": str(storage)},
         "web": {"type": "none"},
         "logging": {"level": "warning", "mask_passwords": "True"},
@@ -159,22 +161,31 @@ def start_radicale(
     folder: Path,
     *,
     rights: str = "authenticated",
+    rights_rules: str | None = None,
     extra_config: Mapping[str, Mapping[str, str]] | None = None,
     startup_timeout: float = 20.0,
 ) -> RadicaleServer:
     """Start Radicale storing under ``folder``; the caller must ``stop()`` it.
 
     ``rights="authenticated"`` lets the service account reach every home (rooms and
-    caseworkers in separate homes), as a delegate would; ``"owner_only"`` is Radicale's default.
+    caseworkers in separate homes), as a delegate would. With auth "none", Radicale does not
+    check users against paths for "owner_only", so give ``rights_rules`` (the text of a
+    Radicale rights file: sections with ``user``, ``collection``, ``permissions``) to test
+    permissions; the helper user "admin" should be allowed everything there.
     """
     folder = Path(folder)
     storage = folder / "collections"
     storage.mkdir(parents=True, exist_ok=True)
+    rights_config = {"type": rights}
+    if rights_rules is not None:
+        rights_file = folder / "rights"
+        rights_file.write_text(rights_rules)
+        rights_config = {"type": "from_file", "file": str(rights_file)}
     deadline = time.monotonic() + startup_timeout
     for _attempt in range(5):  # the free port may be taken between probing and binding
         port = _free_port()
         config = folder / "radicale.conf"
-        _write_config(config, port, storage, rights, extra_config or {})
+        _write_config(config, port, storage, rights_config, extra_config or {})
         log_path = folder / "radicale.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("RADICALE_")}
         with open(log_path, "ab") as log:
@@ -203,10 +214,16 @@ def running_radicale(
     tmp_path: Path,
     *,
     rights: str = "authenticated",
+    rights_rules: str | None = None,
     extra_config: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Iterator[RadicaleServer]:
     """Context manager around :func:`start_radicale` that always stops the server."""
-    server = start_radicale(Path(tmp_path) / "radicale", rights=rights, extra_config=extra_config)
+    server = start_radicale(
+        Path(tmp_path) / "radicale",
+        rights=rights,
+        rights_rules=rights_rules,
+        extra_config=extra_config,
+    )
     try:
         yield server
     finally:
