@@ -9,7 +9,6 @@ import secrets
 import signal
 import threading
 import time
-from importlib import resources
 from pathlib import Path
 
 import httpx
@@ -22,7 +21,7 @@ log = get_logger("syncd.demo")
 
 
 def bundled_scenario(name: str = "small") -> Path:
-    return Path(str(resources.files("syncd") / "data" / f"{name}.toml"))
+    return Path(__file__).resolve().parent / "data" / f"{name}.toml"
 
 
 def write_demo_config(workdir: Path, port: int, scenario: Path, api_key: str) -> Path:

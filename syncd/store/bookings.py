@@ -36,6 +36,7 @@ from syncd.store.tables import (
 Clock = Callable[[], datetime]
 _REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 ROOM_RETRIES = 5
+_LOOKUP = object()  # "find the booking's room yourself"
 
 
 def utcnow() -> datetime:
@@ -124,7 +125,7 @@ class BookingService:
             booking = s.get(BookingRow, booking_id)
             if booking is None:
                 raise NotFoundError(f"no booking or hold {booking_id!r}", code="booking_not_found")
-            return self._view(s, booking)
+            return self._view(s, booking, _LOOKUP)
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -176,17 +177,18 @@ class BookingService:
                 s.flush()
             except IntegrityError:
                 raise ConflictError("the time was just taken", code="slot_taken") from None
+            room = None
             if mode.needs_room:
-                self._allocate(s, booking, now, actor=client, reason="ny booking")
+                room = self._allocate(s, booking, now, actor=client, reason="ny booking")
             audit(s, client, "hold.created", now, booking_id=booking.id)
-            return self._view(s, booking)
+            return self._view(s, booking, room)
 
     def confirm(self, hold_id: str, *, client: str = "api") -> BookingView:
         now = self.clock()
         with self.db.write() as s:
             booking = self._locked_booking(s, hold_id)
             if booking.status == BookingStatus.CONFIRMED.value:
-                return self._view(s, booking)  # a retried confirm is harmless
+                return self._view(s, booking, _LOOKUP)  # a retried confirm is harmless
             if booking.status != BookingStatus.HELD.value or (
                 booking.hold_expires_at is not None and booking.hold_expires_at <= now
             ):
@@ -194,17 +196,18 @@ class BookingService:
                     "the hold has expired or was released; reserve the time again",
                     code="hold_expired",
                 )
-            if Mode(booking.mode).needs_room and room_ops.active_room(s, booking.id) is None:
-                self._allocate(s, booking, now, actor=client, reason="bekræftelse")
+            room = room_ops.active_room(s, booking.id) if Mode(booking.mode).needs_room else None
+            if Mode(booking.mode).needs_room and room is None:
+                room = self._allocate(s, booking, now, actor=client, reason="bekræftelse")
             booking.status = BookingStatus.CONFIRMED.value
             booking.confirmed_at = now
             booking.hold_expires_at = None
             booking.updated_at = now
             booking.version += 1
             enqueue_calendar_sync(s, booking.id, "confirmed", now)
-            emit(s, "booking.confirmed", booking.id, self._payload(s, booking), now)
+            emit(s, "booking.confirmed", booking.id, self._payload(booking, room), now)
             audit(s, client, "booking.confirmed", now, booking_id=booking.id)
-            return self._view(s, booking)
+            return self._view(s, booking, room)
 
     def release(self, hold_id: str, *, client: str = "api") -> BookingView:
         now = self.clock()
@@ -212,7 +215,7 @@ class BookingService:
             booking = self._locked_booking(s, hold_id)
             if booking.status != BookingStatus.HELD.value:
                 if booking.status in (BookingStatus.RELEASED.value, BookingStatus.EXPIRED.value):
-                    return self._view(s, booking)
+                    return self._view(s, booking, None)
                 raise ConflictError(
                     "only a hold can be released; cancel the booking", code="not_a_hold"
                 )
@@ -220,7 +223,7 @@ class BookingService:
             booking.updated_at = now
             room_ops.release_room(s, booking.id, now, "hold frigivet")
             audit(s, client, "hold.released", now, booking_id=booking.id)
-            return self._view(s, booking)
+            return self._view(s, booking, None)
 
     def cancel(
         self,
@@ -234,7 +237,7 @@ class BookingService:
         with self.db.write() as s:
             booking = self._locked_booking(s, booking_id)
             if booking.status == BookingStatus.CANCELLED.value:
-                return self._view(s, booking)
+                return self._view(s, booking, _LOOKUP)
             if booking.status != BookingStatus.CONFIRMED.value:
                 raise ConflictError(
                     f"booking is {booking.status}, not confirmed", code="not_confirmed"
@@ -249,7 +252,7 @@ class BookingService:
                 s,
                 "booking.cancelled",
                 booking.id,
-                self._payload(s, booking) | {"by": by.value},
+                self._payload(booking, None) | {"by": by.value},
                 now,
             )
             audit(
@@ -262,7 +265,7 @@ class BookingService:
                 reason=reason,
                 by=by.value,
             )
-            return self._view(s, booking)
+            return self._view(s, booking, None)
 
     def rebook(
         self, booking_id: str, offer: str, *, client: str = "api", staff: bool = False
@@ -300,20 +303,21 @@ class BookingService:
                 s.flush()
             except IntegrityError:
                 raise ConflictError("the time was just taken", code="slot_taken") from None
+            room = None
             if mode.needs_room:
-                self._allocate(s, booking, now, actor=client, reason="ombooking")
+                room = self._allocate(s, booking, now, actor=client, reason="ombooking")
             enqueue_calendar_sync(s, booking.id, "rebooked", now)
             emit(
                 s,
                 "booking.rebooked",
                 booking.id,
-                self._payload(s, booking) | {"previous": old},
+                self._payload(booking, room) | {"previous": old},
                 now,
             )
             audit(
                 s, client, "booking.rebooked", now, booking_id=booking.id, room_id=old_room, **old
             )
-            return self._view(s, booking)
+            return self._view(s, booking, room)
 
     # -- restrictions (fratagelse) -----------------------------------------------------------
 
@@ -443,9 +447,10 @@ class BookingService:
 
     def _allocate(
         self, s: Session, booking: BookingRow, now: datetime, *, actor: str, reason: str
-    ) -> None:
+    ) -> str:
         """Give the booking a room, re-packing later allocations if that is what it takes.
-        A concurrent writer may take the same room first (PostgreSQL): retry on fresh data."""
+        A concurrent writer may take the same room first (PostgreSQL): retry on fresh data;
+        SQLite's IMMEDIATE transaction already excludes other writers."""
         cw = self.index.caseworkers[booking.caseworker_id]
         for _ in range(ROOM_RETRIES):
             ctx = room_ops.load_context(
@@ -465,17 +470,24 @@ class BookingService:
             plan = room_ops.plan_for_new(ctx, request)
             if plan.assignments.get(booking.id) is None:
                 raise ConflictError("no suitable meeting room is free at that time", code="no_room")
+            room = plan.assignments[booking.id]
+            assert room is not None
+            if self.db.is_sqlite:
+                room_ops.apply_plan(
+                    s, plan, {booking.id: booking}, ctx, now, actor=actor, reason=reason
+                )
+                return room
             try:
                 with s.begin_nested():
                     room_ops.apply_plan(
                         s, plan, {booking.id: booking}, ctx, now, actor=actor, reason=reason
                     )
-                return
+                return room
             except IntegrityError:
                 continue
         raise ConflictError("no suitable meeting room could be secured; try again", code="no_room")
 
-    def _payload(self, s: Session, booking: BookingRow) -> dict[str, object]:
+    def _payload(self, booking: BookingRow, room: str | None) -> dict[str, object]:
         return {
             "reference": booking.reference,
             "caseworker_id": booking.caseworker_id,
@@ -483,11 +495,14 @@ class BookingService:
             "mode": booking.mode,
             "start": booking.start.isoformat(),
             "end": booking.end.isoformat(),
-            "room": room_ops.active_room(s, booking.id),
+            "room": room,
             "status": booking.status,
         }
 
-    def _view(self, s: Session, booking: BookingRow) -> BookingView:
+    def _view(self, s: Session, booking: BookingRow, room: str | object | None) -> BookingView:
+        """``room`` is the booking's room when the caller knows it, or _LOOKUP."""
+        if room is _LOOKUP:
+            room = room_ops.active_room(s, booking.id)
         return BookingView(
             id=booking.id,
             reference=booking.reference,
@@ -497,7 +512,7 @@ class BookingService:
             mode=booking.mode,
             start=booking.start,
             end=booking.end,
-            room_id=room_ops.active_room(s, booking.id),
+            room_id=room,  # type: ignore[arg-type]
             hold_expires_at=booking.hold_expires_at,
             cancelled_by=booking.cancelled_by,
             conflict=booking.conflict,

@@ -31,7 +31,10 @@ def test_without_or_with_wrong_key_is_401(api):
     assert api.get("/api/v1/offers", headers={"X-API-Key": ""}).status_code == 401
     r = api.get("/api/v1/offers", headers={"X-API-Key": "wrong"})
     assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
-    r = httpx.get(f"{api.base_url}api/v1/offers", headers={"Authorization": f"Bearer {API_KEY}"})
+    r = httpx.get(
+        str(api.base_url).rstrip("/") + "/api/v1/offers",
+        headers={"Authorization": f"Bearer {API_KEY}"},
+    )
     assert r.status_code == 200
 
 

@@ -1,0 +1,150 @@
+"""Booking benchmark: many concurrent citizens reserving and confirming over real HTTP.
+
+Starts ``syncd serve`` (a separate process) on SQLite or PostgreSQL with the small scenario, then
+drives it with N concurrent clients, open-loop at a target rate of confirmations per second (so
+latency is measured, not queueing in the load generator), and prints throughput, p50/p99 latency
+of a whole confirmation (reserve + confirm) and the double bookings found in the store (must be 0).
+
+    .venv/bin/python bench/booking.py                 # both backends, 200 clients, 200/s, 20 s
+    .venv/bin/python bench/booking.py --backend postgres --rate 0   # closed loop: max throughput
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+from sqlalchemy import create_engine, text
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import free_port, percentile, start_syncd, wait_http
+from syncd.config import hash_api_key
+from syncd.store.db import Database
+from syncd.store.verify import find_violations
+
+KEY = "bench-key-" + "x" * 24
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def write_config(workdir: Path, url: str, port: int) -> Path:
+    scenario = Path(__file__).resolve().parent.parent / "syncd" / "data" / "small.toml"
+    path = workdir / "syncd.toml"
+    path.write_text(
+        f'database_url = "{url}"\nscenario = "{scenario}"\nlog_level = "warning"\n'
+        f'[api]\nport = {port}\n[[api.keys]]\nname = "bench"\nhash = "{hash_api_key(KEY)}"\n'
+    )
+    return path
+
+
+async def run_load(base: str, clients: int, rate: float, seconds: float) -> dict[str, object]:
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(
+        base_url=base, headers={"X-API-Key": KEY}, limits=limits, timeout=30
+    ) as http:
+        offers = (await http.get("/api/v1/offers", params={"limit": 5000})).json()["offers"]
+        ids = [o["offer_id"] for o in offers]
+        latencies: list[float] = []
+        outcomes = {"confirmed": 0, "conflict": 0, "error": 0}
+        rng = random.Random(1)
+        stop_at = time.monotonic() + seconds
+        interval = clients / rate if rate > 0 else 0.0
+
+        async def citizen(n: int) -> None:
+            next_at = time.monotonic() + rng.random() * interval
+            while True:
+                if interval:
+                    await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+                    next_at += interval
+                if time.monotonic() >= stop_at:
+                    return
+                offer = ids[rng.randrange(len(ids))]
+                t0 = time.perf_counter()
+                hold = await http.post(
+                    "/api/v1/holds",
+                    json={"offer_id": offer, "citizen_ref": f"bench-{n}-{uuid.uuid4().hex[:6]}"},
+                )
+                if hold.status_code == 201:
+                    done = await http.post(f"/api/v1/holds/{hold.json()['id']}/confirm")
+                    ok = done.status_code == 200
+                else:
+                    ok = False
+                    done = hold
+                latencies.append(time.perf_counter() - t0)
+                if ok:
+                    outcomes["confirmed"] += 1
+                elif done.status_code in (404, 409):
+                    outcomes["conflict"] += 1
+                else:
+                    outcomes["error"] += 1
+
+        started = time.monotonic()
+        await asyncio.gather(*(citizen(n) for n in range(clients)))
+        elapsed = time.monotonic() - started
+    return {
+        "offers": len(ids),
+        "attempts": len(latencies),
+        "elapsed": elapsed,
+        "p50_ms": percentile(latencies, 50) * 1000,
+        "p99_ms": percentile(latencies, 99) * 1000,
+        **outcomes,
+    }
+
+
+def bench_backend(backend: str, clients: int, rate: float, seconds: float) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        dbname = None
+        if backend == "sqlite":
+            url = f"sqlite:///{work / 'bench.db'}"
+        else:
+            dbname = f"syncd_bench_{uuid.uuid4().hex[:8]}"
+            admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+            with admin.connect() as c:
+                c.execute(text(f'CREATE DATABASE "{dbname}"'))
+            url = f"postgresql://postgres@127.0.0.1:5432/{dbname}"
+        port = free_port()
+        proc = start_syncd(write_config(work, url, port), "serve")
+        try:
+            wait_http(f"http://127.0.0.1:{port}/openapi.json")
+            result = asyncio.run(run_load(f"http://127.0.0.1:{port}", clients, rate, seconds))
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+        db = Database(url)
+        problems = find_violations(db)
+        db.dispose()
+        if dbname:
+            with admin.connect() as c:
+                c.execute(text(f'DROP DATABASE "{dbname}" WITH (FORCE)'))
+    tput = result["confirmed"] / result["elapsed"]  # type: ignore[operator]
+    attempts = result["attempts"] / result["elapsed"]  # type: ignore[operator]
+    print(
+        f"{backend:9} clients={clients} target={rate or 'max'}/s  attempts={attempts:6.1f}/s "
+        f"confirmed={tput:6.1f}/s  conflicts={result['conflict']} errors={result['error']}  "
+        f"p50={result['p50_ms']:.1f} ms  p99={result['p99_ms']:.1f} ms  "
+        f"double bookings={len(problems)}  (offers at start: {result['offers']})",
+        flush=True,
+    )
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
+    p.add_argument("--clients", type=int, default=200)
+    p.add_argument("--rate", type=float, default=200, help="attempts per second; 0 = closed loop")
+    p.add_argument("--seconds", type=float, default=20)
+    a = p.parse_args()
+    for backend in ("sqlite", "postgres") if a.backend == "both" else (a.backend,):
+        bench_backend(backend, a.clients, a.rate, a.seconds)
+
+
+if __name__ == "__main__":
+    main()
