@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from unittest.mock import patch
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from syncd.rooms import allocate, fcfs_allocate, in_person_capacity, reallocate
+from syncd.rooms import allocate, fcfs_allocate, in_person_capacity, reallocate, repack
 from syncd.rooms.model import AllocationRequest, Occupation, RoomSpec
 from tests.rooms.oracle import apply, check_moves, check_state, min_moves
 
@@ -21,8 +22,8 @@ SETTINGS = settings(
 
 
 @st.composite
-def sites(draw: st.DrawFn) -> tuple[list[RoomSpec], list[Occupation]]:
-    n = draw(st.integers(2, 4))
+def sites(draw: st.DrawFn, min_rooms: int = 2) -> tuple[list[RoomSpec], list[Occupation]]:
+    n = draw(st.integers(min_rooms, 4))
     rooms = [
         RoomSpec(
             f"r{i}",
@@ -166,3 +167,74 @@ def test_capacity_never_promises_what_cannot_be_given(site, ops, cands) -> None:
         if answer[c.booking_id]:
             assert min_moves([c], live, rooms, occupied) is not None
             assert allocate(c, live, rooms, occupied).assignments[c.booking_id] is not None
+
+
+@st.composite
+def packed(draw: st.DrawFn) -> tuple[list[RoomSpec], list[Occupation], list[AllocationRequest]]:
+    """A dense, valid state: requests put into random free suitable rooms (as a coordinator
+    might have placed them by hand), so that new requests often need a re-pack."""
+    rooms, occupied = draw(sites(min_rooms=3))
+    live: list[AllocationRequest] = []
+    for i in range(draw(st.integers(3, 9))):
+        req = draw(requests(f"x{i}"))
+        free = [
+            room
+            for room in rooms
+            if min_moves([req], [], [room], occupied) == 0
+            and all(
+                x.current_room != room.room_id or not (x.start < req.end and req.start < x.end)
+                for x in live
+            )
+        ]
+        if free:
+            room = draw(st.sampled_from(free))
+            live.append(AllocationRequest(**{**req.__dict__, "current_room": room.room_id}))
+    return rooms, occupied, live
+
+
+@settings(max_examples=500, deadline=None, derandomize=True)
+@given(packed(), requests("new"), st.sampled_from([repack.QUICK_DEPTH, 0]))
+def test_repack_in_dense_states_matches_oracle(state, new, quick) -> None:  # type: ignore[no-untyped-def]
+    """With quick depth 0 the exhaustive search decides feasibility and bounds the moves."""
+    rooms, occupied, live = state
+    check_state(live, rooms, occupied)
+    with patch.object(repack, "QUICK_DEPTH", quick):
+        plan = allocate(new, live, rooms, occupied)
+    check_moves(plan, live)
+    best = min_moves([new], live, rooms, occupied)
+    assert (plan.assignments["new"] is None) == (best is None), (best, plan)
+    if best is not None:
+        assert len(plan.moves) == best, (best, plan)
+    else:
+        assert plan.moves == ()
+    check_state(apply(plan, [new], live), rooms, occupied)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(packed(), st.data())
+def test_reallocate_in_dense_states_matches_oracle(state, data) -> None:  # type: ignore[no-untyped-def]
+    rooms, occupied, live = state
+    if not live:
+        return
+    hit = data.draw(st.sampled_from(live))  # block the room of someone, around her time
+    room = hit.current_room
+    assert room is not None
+    before = data.draw(st.integers(0, 3))
+    start = hit.start - before * UNIT
+    block = Occupation(room, start, start + (before + data.draw(st.integers(1, 5))) * UNIT)
+    occupied = [*occupied, block]
+    displaced = [
+        x for x in live if x.current_room == room and x.start < block.end and block.start < x.end
+    ]
+    plan = reallocate(displaced, live, rooms, occupied)
+    others = [x for x in live if x not in displaced]
+    check_moves(plan, others)
+    best = min_moves(displaced, live, rooms, occupied)
+    placed = [d for d in displaced if plan.assignments[d.booking_id] is not None]
+    if best is not None:
+        assert len(placed) == len(displaced) and len(plan.moves) == best, (best, plan)
+    else:
+        for d in displaced:
+            if plan.assignments[d.booking_id] is None:
+                assert min_moves([*placed, d], live, rooms, occupied) is None
+    check_state(apply(plan, displaced, live), rooms, occupied)
