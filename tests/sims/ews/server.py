@@ -84,6 +84,9 @@ class EwsSimulator:
             target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
         )
         self.token_server = None  # set by enable_token_endpoint()
+        self.latency = 0.0  # simulated server work per request, seconds
+        self.in_flight: dict[str, int] = {}
+        self.peak_in_flight: dict[str, int] = {}
 
     # -- lifecycle -----------------------------------------------------------------------------
     @property
@@ -175,6 +178,22 @@ class EwsSimulator:
     def handle(self, raw: bytes, anchor: str | None) -> tuple[int, dict[str, str], bytes]:
         req = parse_request(raw, anchor)
         mailbox = req.impersonated or (anchor.lower() if anchor else None)
+        keys = ["*", mailbox] if mailbox else ["*"]
+        self._enter(keys, +1)
+        try:
+            if self.latency:
+                time.sleep(self.latency)  # the simulated server is busy working
+            return self._serve(req, mailbox)
+        finally:
+            self._enter(keys, -1)
+
+    def _enter(self, keys: list[str], delta: int) -> None:
+        with self._lock:
+            for k in keys:
+                self.in_flight[k] = self.in_flight.get(k, 0) + delta
+                self.peak_in_flight[k] = max(self.peak_in_flight.get(k, 0), self.in_flight[k])
+
+    def _serve(self, req: Request, mailbox: str | None) -> tuple[int, dict[str, str], bytes]:
         injected = self._take_fault(req.op, mailbox)
         if injected is not None:
             return self._injected(req, mailbox, injected)

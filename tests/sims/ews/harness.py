@@ -1,0 +1,59 @@
+"""Shared set-up for the EWS tests: a populated simulator and a connector pointed at it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from connectors.ews import EWSConnector
+from tests.sims.ews.backdoor import SimBackdoor
+from tests.sims.ews.server import EwsSimulator
+
+CPH = ZoneInfo("Europe/Copenhagen")
+METTE = "mette.hansen@lilleby.dk"
+JONAS = "jonas.berg@lilleby.dk"
+LOCKED = "laast.postkasse@lilleby.dk"  # the service account may not impersonate it
+READER = "kun.laese@lilleby.dk"  # read-only for the service account
+ROOM_L2 = "moedelokale.l2@lilleby.dk"
+ROOM_L5 = "moedelokale.l5@lilleby.dk"
+ROOM_LIST = "lokaler.jobcenter@lilleby.dk"
+WINDOW = (datetime(2027, 1, 1, tzinfo=CPH), datetime(2027, 12, 31, tzinfo=CPH))
+
+
+def populate(sim: EwsSimulator) -> SimBackdoor:
+    add = sim.store.add_mailbox
+    add(METTE, "Mette Hansen")
+    add(JONAS, "Jonas Berg")
+    add(LOCKED, "Låst Postkasse", access="deny_impersonation")
+    add(READER, "Kun Læse", access="read")
+    add(ROOM_L2, "Mødelokale L2", kind="room", room_list=ROOM_LIST)
+    add(ROOM_L5, "Mødelokale L5", kind="room", room_list=ROOM_LIST)
+    return SimBackdoor(sim.store)
+
+
+def connector(sim: EwsSimulator, **options: object) -> EWSConnector:
+    settings: dict[str, object] = {
+        "endpoint": sim.endpoint,
+        "auth": "none",
+        "mailboxes": [METTE, JONAS],
+        "max_inline_backoff": 2.0,
+    }
+    settings.update(options)
+    return EWSConnector(settings)
+
+
+@contextmanager
+def running(**options: object) -> Iterator[tuple[EwsSimulator, SimBackdoor, EWSConnector]]:
+    with EwsSimulator() as sim:
+        backdoor = populate(sim)
+        conn = connector(sim, **options)
+        try:
+            yield sim, backdoor, conn
+        finally:
+            conn.close()
+
+
+def at(day: datetime, hour: int, minute: int = 0) -> datetime:
+    return day.replace(hour=hour, minute=minute)
