@@ -1,0 +1,153 @@
+"""Graph writes: transactionId makes a retried POST safe, our events are found by our extended
+property, rooms are invited as resources and accept or decline first come, first served."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from connectors.base import ConnectorError, EventDraft
+from connectors.graph import GraphConnector
+from tests.sims.graph.harness import (
+    CASEWORKER,
+    ROOM,
+    SECOND_CASEWORKER,
+    OutlookBackdoor,
+    connector_for,
+    populate,
+    simulator,
+)
+from tests.sims.graph.server import GraphSimulator
+
+CPH = ZoneInfo("Europe/Copenhagen")
+DAY = datetime(2027, 3, 2, tzinfo=CPH)
+WINDOW = (DAY - timedelta(days=7), DAY + timedelta(days=60))
+
+
+def at(hour: int, minute: int = 0, *, days: int = 0) -> datetime:
+    return DAY.replace(hour=hour, minute=minute) + timedelta(days=days)
+
+
+def booking(external_id: str, start: datetime, *, rooms: tuple[str, ...] = ()) -> EventDraft:
+    return EventDraft(
+        external_id=external_id,
+        summary="Jobsamtale (selvbooket) - fremmøde",
+        start=start,
+        end=start + timedelta(minutes=30),
+        location="Mødelokale L2, Jobcenter Lilleby",
+        description="Bookingreference SB-7QK2",
+        resources=rooms,
+    )
+
+
+@pytest.fixture
+def sim() -> Iterator[GraphSimulator]:
+    with simulator() as running:
+        populate(running)
+        yield running
+
+
+@pytest.fixture
+def graph(sim: GraphSimulator) -> Iterator[GraphConnector]:
+    connector = connector_for(sim)
+    yield connector
+    connector.close()
+
+
+def posts(sim: GraphSimulator) -> list:
+    return [e for e in sim.http_requests() if e.method == "POST" and e.path.endswith("/events")]
+
+
+def test_a_post_retried_after_a_lost_answer_makes_one_event(sim, graph):
+    sim.drop_response("POST", "/events")
+    result = graph.upsert_event(CASEWORKER, booking("bk-1", at(9, 40)))
+    assert result.created is True
+    assert len(posts(sim)) == 2
+    assert posts(sim)[0].body["transactionId"] == posts(sim)[1].body["transactionId"] == "bk-1"
+    events = OutlookBackdoor(sim).list_events(CASEWORKER)
+    assert [(e["id"], e["external_id"]) for e in events] == [(result.href, "bk-1")]
+
+
+def test_a_used_transaction_id_of_a_deleted_event_does_not_block_a_new_one(sim, graph):
+    first = graph.upsert_event(CASEWORKER, booking("bk-2", at(9)))
+    sim.state.delete_event(CASEWORKER, first.href)  # the caseworker deleted it in Outlook
+    second = graph.upsert_event(CASEWORKER, booking("bk-2", at(11)))
+    assert second.created is True and second.href != first.href
+    assert [p.status for p in posts(sim)] == [201, 409, 201]
+    [event] = OutlookBackdoor(sim).list_events(CASEWORKER)
+    assert (event["external_id"], event["start"]) == ("bk-2", at(11))
+
+
+def test_duplicates_of_our_event_are_tidied_to_one(sim, graph):
+    graph.upsert_event(CASEWORKER, booking("bk-3", at(9)))
+    body = {
+        "subject": "copy",
+        "start": {"dateTime": "2027-03-02T12:00:00", "timeZone": "UTC"},
+        "end": {"dateTime": "2027-03-02T12:30:00", "timeZone": "UTC"},
+        "singleValueExtendedProperties": [{"id": graph.prop_id, "value": "bk-3"}],
+    }
+    sim.state.create_event(CASEWORKER, body)
+    graph.upsert_event(CASEWORKER, booking("bk-3", at(10)))
+    events = OutlookBackdoor(sim).list_events(CASEWORKER)
+    assert [(e["external_id"], e["start"]) for e in events] == [("bk-3", at(10))]
+
+
+def test_a_cpr_number_is_never_written(sim, graph):
+    draft = booking("bk-4", at(9))
+    leaky = EventDraft(**{**draft.__dict__, "description": "Borger 010190-1234"})
+    with pytest.raises(ConnectorError) as caught:
+        graph.upsert_event(CASEWORKER, leaky)
+    assert "010190" not in str(caught.value)
+    assert OutlookBackdoor(sim).list_events(CASEWORKER) == []
+    assert not posts(sim)
+
+
+def test_repeating_an_upsert_sends_no_update(sim, graph):
+    draft = booking("bk-5", at(9), rooms=(ROOM,))
+    graph.upsert_event(CASEWORKER, draft)
+    sim.clear_log()
+    graph.upsert_event(CASEWORKER, draft)
+    assert [e.method for e in sim.http_requests()] == ["GET"]
+
+
+def test_the_room_is_invited_and_accepts(sim, graph):
+    graph.upsert_event(CASEWORKER, booking("bk-6", at(9, 40), rooms=(ROOM,)))
+    [item] = graph.fetch_changes(CASEWORKER, None, *WINDOW).changed
+    assert item.attendee_status == {ROOM: "ACCEPTED"}
+    [reservation] = OutlookBackdoor(sim).list_events(ROOM)
+    assert (reservation["start"], reservation["uid"]) == (at(9, 40), item.uid)
+    assert graph.free_busy([ROOM], at(0), at(23))[ROOM][0].start == at(9, 40)
+
+
+def test_a_room_decline_shows_in_fetch_changes(sim, graph):
+    token = graph.fetch_changes(SECOND_CASEWORKER, None, *WINDOW).token
+    graph.upsert_event(CASEWORKER, booking("bk-7", at(10), rooms=(ROOM,)))
+    graph.upsert_event(SECOND_CASEWORKER, booking("bk-8", at(10, 15), rooms=(ROOM,)))
+    [late] = graph.fetch_changes(SECOND_CASEWORKER, token, *WINDOW).changed
+    assert (late.external_id, late.attendee_status) == ("bk-8", {ROOM: "DECLINED"})
+    assert [e["start"] for e in OutlookBackdoor(sim).list_events(ROOM)] == [at(10)]
+    # booked elsewhere in time, the room accepts again
+    graph.upsert_event(SECOND_CASEWORKER, booking("bk-8", at(11), rooms=(ROOM,)))
+    [moved] = graph.fetch_changes(SECOND_CASEWORKER, token, *WINDOW).changed
+    assert moved.attendee_status == {ROOM: "ACCEPTED"}
+
+
+def test_a_caseworker_moving_a_booking_onto_a_busy_room_gets_a_decline(sim, graph):
+    person = OutlookBackdoor(sim)
+    graph.upsert_event(CASEWORKER, booking("bk-9", at(9), rooms=(ROOM,)))
+    first = graph.fetch_changes(CASEWORKER, None, *WINDOW)
+    person.put_foreign_event(ROOM, "hand-booked", "Byggemøde", at(13), at(15))
+    person.move_event(CASEWORKER, first.changed[0].uid, at(13, 30), at(14))
+    [moved] = graph.fetch_changes(CASEWORKER, first.token, *WINDOW).changed
+    assert (moved.start, moved.attendee_status) == (at(13, 30), {ROOM: "DECLINED"})
+    assert [e["summary"] for e in person.list_events(ROOM)] == ["Byggemøde"]
+
+
+def test_deleting_the_booking_cancels_the_room_reservation(sim, graph):
+    graph.upsert_event(CASEWORKER, booking("bk-10", at(9), rooms=(ROOM,)))
+    assert len(OutlookBackdoor(sim).list_events(ROOM)) == 1
+    assert graph.delete_event(CASEWORKER, "bk-10") is True
+    assert OutlookBackdoor(sim).list_events(ROOM) == []
