@@ -454,7 +454,10 @@ class _Parser:
         rules = _as_list(event.get("RRULE"))
         if not rules:
             return None
-        texts = {r.to_ical().decode("utf-8") for r in rules}
+        # An empty "RRULE:" line (seen in exported holiday calendars) means no rule at all.
+        texts = {r.to_ical().decode("utf-8").strip() for r in rules} - {""}
+        if not texts:
+            return None
         if len(texts) > 1:
             raise self.fail("several different RRULE lines are not supported", index, "RRULE")
         text = texts.pop()
