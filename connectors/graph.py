@@ -579,28 +579,11 @@ class GraphConnector:
         calls = [
             (g, s, e) for g in groups for s, e in spans(start, end, self.settings.schedule_days)
         ]
-        requests = []
-        for group, s, e in calls:
-            caller = self.settings.schedule_mailbox or group[0]
-            body = {
-                "schedules": group,
-                "startTime": {"dateTime": iso_utc(s)[:-1], "timeZone": "UTC"},
-                "endTime": {"dateTime": iso_utc(e)[:-1], "timeZone": "UTC"},
-                "availabilityViewInterval": 1440,
-            }
-            requests.append(
-                self._request(
-                    "POST",
-                    caller,
-                    "/calendar/getSchedule",
-                    body=body,
-                    headers={"Prefer": 'outlook.timezone="UTC"'},
-                )
-            )
+        responses = self._schedules(calls)
         found: dict[str, list[BusyInterval]] = {}
         answered: set[str] = set()
         by_key = {_key(c): c for c in ids}
-        for (group, s, e), response in zip(calls, self.http.send_many(requests), strict=True):
+        for (group, s, e), response in zip(calls, responses, strict=True):
             raise_for(response, group[0] if len(group) == 1 else None)
             for info in response.body.get("value") or []:
                 calendar_id = by_key.get(_key(str(info.get("scheduleId", ""))))
@@ -620,6 +603,45 @@ class GraphConnector:
                     busy_from_schedule(info, s, e, self.settings.territory)
                 )
         return {c: merge_busy(found.get(c, [])) for c in ids if c in answered}
+
+    def _schedules(self, calls: list[tuple[list[str], datetime, datetime]]) -> list[GraphResponse]:
+        """Run the getSchedule calls; a call refused for its caller mailbox (outside the app's
+        scope, say) is tried again on the next mailbox of its group, so one locked mailbox
+        never costs the others their free/busy."""
+        responses: list[GraphResponse | None] = [None] * len(calls)
+        attempt = [0] * len(calls)
+        todo = list(range(len(calls)))
+        while todo:
+            requests = []
+            for index in todo:
+                group, s, e = calls[index]
+                callers = (
+                    [self.settings.schedule_mailbox] if self.settings.schedule_mailbox else group
+                )
+                body = {
+                    "schedules": group,
+                    "startTime": {"dateTime": iso_utc(s)[:-1], "timeZone": "UTC"},
+                    "endTime": {"dateTime": iso_utc(e)[:-1], "timeZone": "UTC"},
+                    "availabilityViewInterval": 1440,
+                }
+                requests.append(
+                    self._request(
+                        "POST",
+                        callers[attempt[index]],
+                        "/calendar/getSchedule",
+                        body=body,
+                        headers={"Prefer": 'outlook.timezone="UTC"'},
+                    )
+                )
+            retry = []
+            for index, response in zip(todo, self.http.send_many(requests), strict=True):
+                responses[index] = response
+                callers = 1 if self.settings.schedule_mailbox else len(calls[index][0])
+                if response.status in (403, 404) and attempt[index] + 1 < min(callers, 3):
+                    attempt[index] += 1
+                    retry.append(index)
+            todo = retry
+        return [r for r in responses if r is not None]
 
     # ----- syncd check ---------------------------------------------------------------------------
     def probe(self, calendar_id: str) -> ProbeResult:
