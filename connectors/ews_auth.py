@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 import msal
+import requests
 from exchangelib import Credentials, OAuth2AuthorizationCodeCredentials
 from exchangelib.account import Identity
 
@@ -114,13 +115,27 @@ class _MsalSettings:
             cfg.client_id,
             authority=authority,
             client_credential=credential,
-            verify=cfg.oauth_verify,
+            http_client=_TokenSession(cfg.oauth_verify, cfg.timeout),
             instance_discovery=known_host,
-            timeout=cfg.timeout,
         )
 
     def __repr__(self) -> str:
         return "_MsalSettings(...)"
+
+
+class _TokenSession(requests.Session):
+    """msal's HTTP client. requests lets REQUESTS_CA_BUNDLE silently override ``Session.verify``;
+    a CA bundle configured for the token endpoint must win, so it is passed per request."""
+
+    def __init__(self, verify: bool | str, timeout: float) -> None:
+        super().__init__()
+        self.verify = verify
+        self._timeout = timeout
+
+    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        kwargs.setdefault("verify", self.verify)
+        kwargs.setdefault("timeout", self._timeout)
+        return super().request(method, url, **kwargs)
 
 
 def build_credentials(config: EWSConfig, anchor_mailbox: str | None) -> Any:

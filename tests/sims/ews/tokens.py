@@ -153,7 +153,7 @@ class TokenServer:
             return self._refuse("invalid_client", "AADSTS7000215: Invalid client secret provided.")
         header = jwt.get_unverified_header(assertion)
         want = base64.urlsafe_b64encode(bytes.fromhex(app.certificate.thumbprint)).rstrip(b"=")
-        if header.get("x5t", "").encode() != want and "x5t#S256" not in header:
+        if header.get("x5t", "").rstrip("=").encode() != want and "x5t#S256" not in header:
             return self._refuse("invalid_client", "AADSTS700027: certificate thumbprint unknown.")
         try:
             claims = jwt.decode(
