@@ -111,12 +111,14 @@ class BookingRules(_Strict):
 
     title: str = "{type_title} (selvbooket) - {mode_label}"
     location: str = "{room_name}, {site_name}"
-    description: str = "Bookingreference: {booking_reference}"
+    description: str = "Selvbooket samtale via Jobnet.\nBookingreference: {booking_reference}"
     category: str = "Selvbook-booking"
     show_citizen_name: bool = False
     citizen_name_line: str = "Borger: {citizen_name}"
     mode_labels: ModeTexts = ModeTexts(in_person="fremmøde", phone="telefon", video="video")
-    mode_lines: ModeTexts = ModeTexts()
+    mode_lines: ModeTexts = ModeTexts(
+        phone="Samtalen foregår telefonisk.", video="Samtalen foregår som videomøde."
+    )
 
     @field_validator("title")
     @classmethod
@@ -149,6 +151,8 @@ class BookingRules(_Strict):
 
 
 class Rules(_Strict):
+    """All rules; ``Rules()`` equals the shipped ``default_rules.toml`` (a test keeps it so)."""
+
     windows: WindowRules = WindowRules()
     busy: BusyRules = BusyRules()
     booking: BookingRules = BookingRules()

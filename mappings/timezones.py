@@ -120,6 +120,8 @@ def default_zone(territory: str = "DK") -> ZoneInfo:
 def windows_name(zone: ZoneInfo | str) -> str:
     """The Windows zone name Exchange expects for an IANA zone ("Romance Standard Time")."""
     key = zone if isinstance(zone, str) else zone.key
+    if key.upper() in _UTC_NAMES:
+        return "UTC"
     try:
         return _IANA_TO_WINDOWS[key]
     except KeyError:

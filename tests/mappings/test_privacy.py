@@ -1,0 +1,49 @@
+"""CPR numbers are recognised wherever they hide, and only real-looking ones."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mappings.privacy import contains_cpr, redact_cpr
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "010203-1234",
+        "0102031234",
+        "010203 1234",
+        "CPR: 311299-4321.",
+        "ref010203-1234x",
+        "1.1: 3112991234",
+    ],
+)
+def test_cpr_shapes_are_found(text: str) -> None:
+    assert contains_cpr(text)
+    assert not contains_cpr(redact_cpr(text))
+    assert "[CPR fjernet]" in redact_cpr(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["R-8K2Q", "12345678901", "320199-1234", "011399-1234", "2026-03-10", "tlf. 12 34 56 78", ""],
+)
+def test_other_numbers_are_left_alone(text: str) -> None:
+    assert not contains_cpr(text)
+    assert redact_cpr(text) == text
+
+
+@given(
+    day=st.integers(1, 31),
+    month=st.integers(1, 12),
+    year=st.integers(0, 99),
+    seq=st.integers(0, 9999),
+)
+def test_every_plausible_date_with_four_digits_is_a_cpr(
+    day: int, month: int, year: int, seq: int
+) -> None:
+    number = f"{day:02d}{month:02d}{year:02d}-{seq:04d}"
+    assert contains_cpr(f"Borger {number} ringede")
+    assert number not in redact_cpr(f"Borger {number} ringede")
