@@ -478,7 +478,9 @@ class GraphConnector:
             "&$select=id,subject,body,start,end,location,sensitivity,categories,showAs,"
             "attendees,createdDateTime,transactionId"
         )
-        response = self.http.send(self._request("GET", calendar_id, path))
+        # Text bodies, so that comparing with the draft is not fooled by Outlook's HTML.
+        text = {"Prefer": 'outlook.body-content-type="text"'}
+        response = self.http.send(self._request("GET", calendar_id, path, headers=text))
         raise_for(response, calendar_id)
         events = list(response.body.get("value") or [])
         for event in events:

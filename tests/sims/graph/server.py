@@ -352,12 +352,9 @@ class GraphSimulator:
         with self.state.lock:
             found = self.state.mailboxes.get(ident)
             if found is None:
-                found = next(
-                    (m for m in self.state.mailboxes.values() if _user_id(m) == ident), None
-                )
+                found = self.state.by_user_id.get(ident)
         if found is None:
-            raise_for = Mailbox(address=ident, name=ident, access="missing")
-            return raise_for
+            return Mailbox(address=ident, name=ident, access="missing")  # answered with 404
         return found
 
     # ----- identity ---------------------------------------------------------------------------
@@ -824,7 +821,7 @@ def _shape(data: dict, event: SimEvent, params: dict) -> dict:
 
 
 def _user_id(mailbox: Mailbox) -> str:
-    return _user_id_text(mailbox.address.lower())
+    return mailbox.user_id
 
 
 def _user_id_text(address: str) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import os
 import threading
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -221,6 +222,10 @@ class Mailbox:
     seq: int = 0
     place: dict | None = None
 
+    @property
+    def user_id(self) -> str:
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, self.address.lower()))
+
     def next_seq(self) -> int:
         self.seq += 1
         return self.seq
@@ -254,6 +259,7 @@ class GraphState:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.mailboxes: dict[str, Mailbox] = {}
+        self.by_user_id: dict[str, Mailbox] = {}  # Graph links name users by id, not address
         self.room_lists: dict[str, dict] = {}  # address -> {"displayName", "rooms": [addr]}
         self.delta_tokens: dict[str, DeltaState] = {}
         self.pages: dict[str, PendingPages] = {}
@@ -264,6 +270,7 @@ class GraphState:
         with self.lock:
             mailbox = Mailbox(address=address, name=name or address.split("@")[0], access=access)
             self.mailboxes[address.lower()] = mailbox
+            self.by_user_id[mailbox.user_id] = mailbox
             return mailbox
 
     def add_room(
