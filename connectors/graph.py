@@ -23,6 +23,8 @@ calendar_id is the mailbox's SMTP address (or UPN). Design choices, each for a G
   a start makes every calendar look changed once.
 - Throttling: handled in ``graph_http`` per (sub-)request; beyond ``max_retry_wait`` the
   calendar gets ``Throttled(retry_after)`` (or is left out of ``change_markers``).
+- Logging: no access token or secret is ever logged here; httpx itself logs request URLs at
+  INFO (delta/skip state tokens included), so run the "httpx" logger at WARNING.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ from connectors.base import (
     WriteResult,
 )
 from connectors.graph_auth import TokenSource
-from connectors.graph_http import BATCH_LIMIT, GraphHttp, GraphRequest, GraphResponse, raise_for
+from connectors.graph_http import GraphHttp, GraphRequest, GraphResponse, raise_for
 from connectors.graph_items import (
     DeltaToken,
     busy_from_schedule,
@@ -74,6 +76,7 @@ from mappings.timezones import UnknownTimeZone
 log = logging.getLogger("connectors.graph")
 
 DEFAULT_PROPERTY_GUID = "5f3d2a41-8b6c-4e7a-9d1f-3c2b1a0e9f87"
+SCHEDULE_LIMIT = 20  # getSchedule: schedules per call
 MARKER_DAYS = 400  # span markers watch until the engine's first fetch_changes tells its own
 ENRICH_PER_ITEM = 4  # up to this many candidates: one GET each (batched), else one listing
 
@@ -577,7 +580,7 @@ class GraphConnector:
         """getSchedule, split into calls of at most 20 schedules and under 62 days, batched.
         Calendars Graph answers with an error (no such mailbox, no access) are left out."""
         ids = list(dict.fromkeys(calendar_ids))
-        groups = [ids[i : i + BATCH_LIMIT] for i in range(0, len(ids), BATCH_LIMIT)]
+        groups = [ids[i : i + SCHEDULE_LIMIT] for i in range(0, len(ids), SCHEDULE_LIMIT)]
         calls = [
             (g, s, e) for g in groups for s, e in spans(start, end, self.settings.schedule_days)
         ]
