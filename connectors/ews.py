@@ -98,7 +98,8 @@ _WRITE_LOCK_STRIPES = 64
 
 
 class EWSConnector:
-    """The EWS backend of ``connectors.base.Connector`` (and ``PushSource`` via streaming)."""
+    """The EWS backend of ``connectors.base.Connector`` (streaming push is not implemented yet,
+    so it deliberately does not offer ``PushSource.watch``: polling is the only path)."""
 
     name = "ews"
 
@@ -480,17 +481,6 @@ class EWSConnector:
         if isinstance(got[0], Exception):
             raise got[0]
         return got[0].effective_rights
-
-    # -- push ------------------------------------------------------------------------------------
-    def watch(
-        self,
-        calendar_ids: Sequence[str],
-        on_change: Callable[[str], None],
-        stop: threading.Event,
-    ) -> None:
-        from connectors.ews_push import watch
-
-        watch(self, [c.lower() for c in calendar_ids], on_change, stop)
 
     def close(self) -> None:
         self._stop.set()
