@@ -209,6 +209,10 @@ class SyncConfig(_Strict):
     outbox_workers: int = Field(4, ge=1, le=64)
     rules_file: str | None = None
     territory: str = "DK"
+    # Where a caseworker's or room's calendar is when the directory does not say: a template
+    # with {id} and {email}, e.g. "http://dav.example/caseworkers/{id}/" or "{email}".
+    caseworker_calendar: str | None = None
+    room_calendar: str | None = None
 
 
 class DashboardConfig(_Strict):

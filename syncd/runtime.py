@@ -3,7 +3,7 @@ the engine share, so every part sees the same directory and clock."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
@@ -37,6 +37,26 @@ class Runtime:
         self.bookings.index = self.index
 
 
+def with_calendar_ids(directory: Directory, config: Config) -> Directory:
+    """Fill in calendars the directory leaves open from the configured templates."""
+    cw_t, room_t = config.sync.caseworker_calendar, config.sync.room_calendar
+    if not cw_t and not room_t:
+        return directory
+    caseworkers = tuple(
+        c
+        if c.calendar_id or not cw_t
+        else replace(c, calendar_id=cw_t.format(id=c.id, email=c.email or ""))
+        for c in directory.caseworkers
+    )
+    rooms = tuple(
+        r
+        if r.calendar_id or not room_t
+        else replace(r, calendar_id=room_t.format(id=r.id, email=r.email or ""))
+        for r in directory.rooms
+    )
+    return replace(directory, caseworkers=caseworkers, rooms=rooms)
+
+
 def open_runtime(
     config: Config,
     *,
@@ -50,6 +70,7 @@ def open_runtime(
     if migrate:
         db.upgrade()
     directory = directory if directory is not None else config.directory()
+    directory = with_calendar_ids(directory, config)
     with db.write() as s:
         if directory.sites or directory.rooms or directory.caseworkers:
             save_directory(s, directory)

@@ -7,6 +7,7 @@ No calendar I/O happens here; the outbox worker does that afterwards.
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -102,6 +103,19 @@ class BookingView:
     conflict: str | None
 
 
+def _notifies(method: Callable[..., BookingView]) -> Callable[..., BookingView]:
+    """After a committed change the calendars must follow: wake the outbox worker."""
+
+    @functools.wraps(method)
+    def wrapper(self: BookingService, *args: object, **kwargs: object) -> BookingView:
+        result = method(self, *args, **kwargs)
+        if self.on_change is not None:
+            self.on_change()
+        return result
+
+    return wrapper
+
+
 class BookingService:
     def __init__(
         self,
@@ -117,6 +131,7 @@ class BookingService:
         self.zone = zone
         self.hold_ttl = hold_ttl
         self.clock = clock
+        self.on_change: Callable[[], None] | None = None
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -183,6 +198,7 @@ class BookingService:
             audit(s, client, "hold.created", now, booking_id=booking.id)
             return self._view(s, booking, room)
 
+    @_notifies
     def confirm(self, hold_id: str, *, client: str = "api") -> BookingView:
         now = self.clock()
         with self.db.write() as s:
@@ -225,6 +241,7 @@ class BookingService:
             audit(s, client, "hold.released", now, booking_id=booking.id)
             return self._view(s, booking, None)
 
+    @_notifies
     def cancel(
         self,
         booking_id: str,
@@ -267,6 +284,7 @@ class BookingService:
             )
             return self._view(s, booking, None)
 
+    @_notifies
     def rebook(
         self, booking_id: str, offer: str, *, client: str = "api", staff: bool = False
     ) -> BookingView:

@@ -160,10 +160,11 @@ def _flag_conflicts(
             BookingRow.start < horizon[1],
         )
     ):
+        if booking.conflict not in (None, CONFLICT_NO_WINDOW, CONFLICT_BUSY):
+            continue  # a room conflict or the like: not publishing's to judge
         reason = None
-        if not booking.self_booked:
-            reason = None  # placed by staff outside windows on purpose
-        elif not _inside(booking.start, booking.end, window_intervals):
+        placed_on_purpose = not booking.self_booked or booking.slot_id.startswith("moved:")
+        if not placed_on_purpose and not _inside(booking.start, booking.end, window_intervals):
             reason = CONFLICT_NO_WINDOW
         if any(b_start < booking.end and booking.start < b_end for b_start, b_end in busy):
             reason = CONFLICT_BUSY

@@ -1,0 +1,1 @@
+"""The sync engine: reads calendars into the store and writes bookings out to calendars."""

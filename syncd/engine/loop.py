@@ -1,0 +1,246 @@
+"""The engine: a sync loop over every calendar, an outbox worker and webhook delivery, each in
+its own thread, until stopped.
+
+Calendars are synced concurrently by a bounded pool; a failing calendar gets exponential
+back-off with jitter (tenacity's formula, or the server's own hint when it gives one) and never
+delays the others.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+import tenacity
+from sqlalchemy import select
+
+from connectors.base import Connector, ConnectorError, PushSource, Throttled
+from mappings.rules import Rules, load_rules
+from syncd.engine.outbox import OutboxWorker
+from syncd.engine.sync import CalendarSync, SyncReport
+from syncd.engine.targets import Target, targets
+from syncd.engine.webhooks import WebhookSender
+from syncd.logs import get_logger
+from syncd.runtime import Runtime
+from syncd.store.bookings import expire_stale_holds
+from syncd.store.tables import SyncStateRow
+
+log = get_logger("syncd.engine")
+
+
+@dataclass
+class CycleReport:
+    started: datetime
+    seconds: float = 0.0
+    calendars: int = 0
+    checked: int = 0
+    synced: list[SyncReport] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    skipped_backoff: int = 0
+    requests: int | None = None
+
+
+def backoff_seconds(failures: int, cap: float, hint: float | None = None) -> float:
+    """Exponential back-off with jitter; never sooner than the server asked."""
+    wait = tenacity.wait_random_exponential(multiplier=15, max=cap)
+    state = tenacity.RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
+    state.attempt_number = max(1, failures)
+    seconds = float(wait(state))
+    return max(seconds, hint or 0.0)
+
+
+class Engine:
+    def __init__(self, rt: Runtime, connector: Connector, rules: Rules | None = None) -> None:
+        self.rt = rt
+        self.connector = connector
+        self.rules = rules or load_rules(rt.config.sync.rules_file)
+        self.sync = CalendarSync(rt, connector, self.rules)
+        self.outbox = OutboxWorker(rt, connector, self.rules)
+        self.webhooks = WebhookSender(rt)
+        self.stop_event = threading.Event()
+        self.outbox_wakeup = threading.Event()
+        self.cycle_wakeup = threading.Event()
+        self._urgent: set[str] = set()
+        self._urgent_lock = threading.Lock()
+        self._published_day: date | None = None
+        self.last_cycle: CycleReport | None = None
+        self.cycles = 0
+        self._threads: list[threading.Thread] = []
+        rt.extras["engine"] = self
+
+    # -- one cycle ---------------------------------------------------------------------------
+
+    def cycle(self) -> CycleReport:
+        rt = self.rt
+        now = rt.clock()
+        report = CycleReport(started=now)
+        requests_before = getattr(self.connector, "requests_made", None)
+        all_targets = targets(rt.index)
+        report.calendars = len(all_targets)
+        with rt.db.read() as s:
+            states = {st.calendar_id: st for st in s.scalars(select(SyncStateRow))}
+        with self._urgent_lock:
+            urgent, self._urgent = self._urgent, set()
+        due: list[Target] = []
+        for t in all_targets:
+            st = states.get(t.calendar_id)
+            if st and st.backoff_until and st.backoff_until > now and t.calendar_id not in urgent:
+                report.skipped_backoff += 1
+                continue
+            due.append(t)
+        markers = self._markers([t.calendar_id for t in due])
+        report.checked = len(due)
+        to_sync: list[Target] = []
+        for t in due:
+            st = states.get(t.calendar_id)
+            fresh = st is None or st.token is None or st.force_full
+            mark = markers.get(t.calendar_id)
+            if fresh or t.calendar_id in urgent or mark is None or mark != st.marker:
+                to_sync.append(t)
+        workers = max(1, min(rt.config.sync.workers, len(to_sync) or 1))
+        with ThreadPoolExecutor(workers, thread_name_prefix="sync") as pool:
+            futures = {
+                pool.submit(self._sync_one, t, markers.get(t.calendar_id)): t for t in to_sync
+            }
+            for future, t in futures.items():
+                outcome = future.result()
+                if isinstance(outcome, SyncReport):
+                    report.synced.append(outcome)
+                else:
+                    report.failed[t.calendar_id] = outcome
+        today = now.astimezone(rt.zone).date()
+        if self._published_day != today:
+            synced = {r.calendar_id for r in report.synced}
+            for t in all_targets:
+                if t.calendar_id not in synced and t.calendar_id not in report.failed:
+                    try:
+                        self.sync.republish(t)
+                    except Exception:
+                        log.exception("republish failed", calendar=t.calendar_id)
+            self._published_day = today
+        if any(r.moved or r.cancelled or r.rooms_lost or r.conflicts for r in report.synced):
+            self.outbox_wakeup.set()
+        report.seconds = (rt.clock() - now).total_seconds()
+        requests_after = getattr(self.connector, "requests_made", None)
+        if requests_before is not None and requests_after is not None:
+            report.requests = requests_after - requests_before
+        self.last_cycle = report
+        self.cycles += 1
+        return report
+
+    def _markers(self, calendar_ids: list[str]) -> dict[str, str]:
+        if not calendar_ids:
+            return {}
+        try:
+            return self.connector.change_markers(calendar_ids)
+        except ConnectorError as exc:
+            log.warning("change markers unavailable; syncing every due calendar", error=str(exc))
+            return {}
+
+    def _sync_one(self, target: Target, marker: str | None) -> SyncReport | str:
+        try:
+            return self.sync.sync(target, marker=marker)
+        except Throttled as exc:
+            self._record_failure(target, exc, exc.retry_after)
+            return f"throttled: retry after {exc.retry_after:.0f} s"
+        except ConnectorError as exc:
+            self._record_failure(target, exc, None)
+            return str(exc)
+        except Exception as exc:  # a bug in one calendar must not stop the cycle
+            log.exception("calendar sync crashed", calendar=target.calendar_id)
+            self._record_failure(target, exc, None)
+            return f"{exc.__class__.__name__}: {exc}"
+
+    def _record_failure(self, target: Target, exc: Exception, hint: float | None) -> None:
+        now = self.rt.clock()
+        with self.rt.db.write() as s:
+            st = s.get(SyncStateRow, target.calendar_id)
+            if st is None:
+                st = SyncStateRow(
+                    calendar_id=target.calendar_id, kind=target.kind, owner_id=target.owner_id
+                )
+                s.add(st)
+            st.failures = (st.failures or 0) + 1
+            wait = backoff_seconds(st.failures, self.rt.config.sync.max_backoff_seconds, hint)
+            st.backoff_until = now + timedelta(seconds=wait)
+            st.last_sync_at = now
+            st.last_error = f"{exc.__class__.__name__}: {exc}"[:2000]
+        log.warning(
+            "calendar sync failed",
+            calendar=target.calendar_id,
+            error=str(exc)[:300],
+            retry_in=round(wait),
+        )
+
+    # -- threads -----------------------------------------------------------------------------
+
+    def request_sync(self, calendar_id: str) -> None:
+        """Sync this calendar in the next cycle, now (push notification or operator)."""
+        with self._urgent_lock:
+            self._urgent.add(calendar_id)
+        self.cycle_wakeup.set()
+
+    def start(self) -> None:
+        self.rt.extras["outbox_wakeup"] = self.outbox_wakeup
+        self.rt.bookings.on_change = self.outbox_wakeup.set
+        for name, fn in (
+            ("sync-loop", self._sync_loop),
+            ("outbox", self._outbox_loop),
+            ("webhooks", self._webhook_loop),
+        ):
+            thread = threading.Thread(target=fn, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        if isinstance(self.connector, PushSource):
+            ids = [t.calendar_id for t in targets(self.rt.index)]
+            thread = threading.Thread(
+                target=self.connector.watch,
+                args=(ids, self.request_sync, self.stop_event),
+                name="push",
+                daemon=True,
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float = 30) -> None:
+        self.stop_event.set()
+        self.outbox_wakeup.set()
+        self.cycle_wakeup.set()
+        for thread in self._threads:
+            thread.join(timeout=timeout)
+
+    def _sync_loop(self) -> None:
+        interval = self.rt.config.sync.poll_interval_seconds
+        while not self.stop_event.is_set():
+            try:
+                report = self.cycle()
+                log.info(
+                    "sync cycle", seconds=round(report.seconds, 3), synced=len(report.synced),
+                    failed=len(report.failed), calendars=report.calendars,
+                )  # fmt: skip
+            except Exception:
+                log.exception("sync cycle crashed")
+            self.cycle_wakeup.wait(interval)
+            self.cycle_wakeup.clear()
+
+    def _outbox_loop(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                with self.rt.db.write() as s:
+                    expire_stale_holds(s, self.rt.clock())
+                while self.outbox.run_due() and not self.stop_event.is_set():
+                    pass
+            except Exception:
+                log.exception("outbox round crashed")
+            self.outbox_wakeup.wait(1.0)
+            self.outbox_wakeup.clear()
+
+    def _webhook_loop(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                self.webhooks.deliver_due()
+            except Exception:
+                log.exception("webhook round crashed")
+            self.stop_event.wait(2.0)

@@ -1,0 +1,277 @@
+"""The outbox worker: brings each booking's calendar events in line with the store.
+
+An outbox entry only says "booking X changed"; the worker reads the booking as it is now and
+makes the calendars match (create, update or delete our events). That makes every attempt
+idempotent, lets repeated entries coalesce, and survives crashes: an entry is done only after
+the calendars have it. Failures stay visible with their last error until they succeed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import socket
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+
+from connectors.base import Connector, ConnectorError, EventDraft, NotOwned, Throttled
+from mappings.render import BookingView, render_booking
+from mappings.rules import Rules
+from syncd.domain.model import BookingStatus, Mode
+from syncd.logs import get_logger
+from syncd.runtime import Runtime
+from syncd.store.rooms import active_room
+from syncd.store.tables import BookingRow, CalendarEventRow, OutboxRow
+
+log = get_logger("syncd.outbox")
+LEASE = timedelta(seconds=120)
+MAX_DELAY = timedelta(hours=1)
+
+
+def external_id_for(booking_id: str) -> str:
+    """Our stable id on every event written for a booking (caseworker's and room's)."""
+    return f"selvbook-{booking_id}"
+
+
+def booking_for_external_id(external_id: str) -> str | None:
+    return external_id.removeprefix("selvbook-") if external_id.startswith("selvbook-") else None
+
+
+def replica_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass(frozen=True)
+class Desired:
+    calendar_id: str
+    role: str
+    draft: EventDraft
+
+    @property
+    def fingerprint(self) -> str:
+        d = self.draft
+        raw = json.dumps(
+            [d.summary, d.start.isoformat(), d.end.isoformat(), d.location, d.description,
+             d.private, list(d.categories), list(d.resources)],
+        )  # fmt: skip
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class OutboxWorker:
+    def __init__(
+        self, rt: Runtime, connector: Connector, rules: Rules, *, owner: str | None = None
+    ) -> None:
+        self.rt = rt
+        self.connector = connector
+        self.rules = rules
+        self.owner = owner or replica_id()
+        # Exchange and Graph book a room by inviting its mailbox; CalDAV has no scheduling we
+        # can rely on, so the room gets its own event.
+        self.rooms_by_invitation = connector.name in ("ews", "graph")
+
+    # -- claiming ----------------------------------------------------------------------------
+
+    def claim(self, limit: int = 50) -> dict[str, int]:
+        """Lease due entries; returns booking id -> highest claimed entry id."""
+        now = self.rt.clock()
+        with self.rt.db.write() as s:
+            q = (
+                select(OutboxRow)
+                .where(
+                    OutboxRow.done_at.is_(None),
+                    OutboxRow.next_attempt_at <= now,
+                    (OutboxRow.lease_until.is_(None)) | (OutboxRow.lease_until < now),
+                )
+                .order_by(OutboxRow.id)
+                .limit(limit)
+            )
+            if not self.rt.db.is_sqlite:
+                q = q.with_for_update(skip_locked=True)
+            rows = list(s.scalars(q))
+            claimed: dict[str, int] = {}
+            for row in rows:
+                row.lease_owner = self.owner
+                row.lease_until = now + LEASE
+                claimed[row.booking_id] = max(claimed.get(row.booking_id, 0), row.id)
+            return claimed
+
+    def run_due(self, limit: int = 50) -> int:
+        """Work every due entry once; returns how many bookings were reconciled."""
+        claimed = self.claim(limit)
+        done = 0
+        for booking_id, upto in claimed.items():
+            if self._attempt(booking_id, upto):
+                done += 1
+        return done
+
+    def _attempt(self, booking_id: str, upto: int) -> bool:
+        try:
+            self.reconcile(booking_id)
+        except Throttled as exc:
+            self._failed(booking_id, upto, exc, timedelta(seconds=exc.retry_after))
+            return False
+        except NotOwned as exc:
+            # Someone else's item sits where ours should be: never touch it; an operator acts.
+            self._failed(booking_id, upto, exc, MAX_DELAY)
+            return False
+        except ConnectorError as exc:
+            self._failed(booking_id, upto, exc, None)
+            return False
+        except Exception as exc:  # a bug must not stop the other bookings
+            log.exception("outbox entry failed", booking_id=booking_id)
+            self._failed(booking_id, upto, exc, None)
+            return False
+        now = self.rt.clock()
+        with self.rt.db.write() as s:
+            s.execute(
+                update(OutboxRow)
+                .where(
+                    OutboxRow.booking_id == booking_id,
+                    OutboxRow.id <= upto,
+                    OutboxRow.done_at.is_(None),
+                )
+                .values(done_at=now, lease_owner=None, lease_until=None, last_error=None)
+            )
+        return True
+
+    def _failed(self, booking_id: str, upto: int, exc: Exception, delay: timedelta | None) -> None:
+        now = self.rt.clock()
+        message = f"{exc.__class__.__name__}: {exc}"[:2000]
+        with self.rt.db.write() as s:
+            rows = list(
+                s.scalars(
+                    select(OutboxRow).where(
+                        OutboxRow.booking_id == booking_id,
+                        OutboxRow.id <= upto,
+                        OutboxRow.done_at.is_(None),
+                    )
+                )
+            )
+            for row in rows:
+                row.attempts += 1
+                wait = delay or _backoff(row.attempts)
+                row.next_attempt_at = now + wait
+                row.last_error = message
+                row.lease_owner = None
+                row.lease_until = None
+        log.warning("calendar write failed", booking_id=booking_id, error=message)
+
+    # -- reconciling -------------------------------------------------------------------------
+
+    def desired(self, booking: BookingRow, room_id: str | None) -> list[Desired]:
+        index = self.rt.index
+        if booking.status != BookingStatus.CONFIRMED.value:
+            return []
+        cw = index.caseworkers.get(booking.caseworker_id)
+        ctype = index.types.get(booking.type_code)
+        if cw is None or ctype is None or not cw.calendar_id:
+            return []
+        room = index.rooms.get(room_id) if room_id else None
+        site = index.sites.get(room.site_id) if room else None
+        view = BookingView(
+            external_id=external_id_for(booking.id),
+            type_title=ctype.title,
+            mode=booking.mode,
+            start=booking.start,
+            end=booking.end,
+            room_name=room.name if room else None,
+            site_name=site.name if site else None,
+            room_email=room.email if room and self.rooms_by_invitation else None,
+            booking_reference=booking.reference,
+        )
+        draft = render_booking(view, self.rules)
+        out = [Desired(cw.calendar_id, "caseworker", draft)]
+        if (
+            room
+            and room.calendar_id
+            and Mode(booking.mode).needs_room
+            and not self.rooms_by_invitation
+        ):
+            out.append(Desired(room.calendar_id, "room", draft))
+        return out
+
+    def reconcile(self, booking_id: str) -> None:
+        with self.rt.db.read() as s:
+            booking = s.get(BookingRow, booking_id)
+            if booking is None:
+                return
+            room_id = active_room(s, booking_id)
+            written = {
+                (e.calendar_id, e.role): e
+                for e in s.scalars(
+                    select(CalendarEventRow).where(CalendarEventRow.booking_id == booking_id)
+                )
+            }
+        wanted = {(d.calendar_id, d.role): d for d in self.desired(booking, room_id)}
+        # Deletions first: a room change must free the old room's calendar before the new one.
+        for key, event in written.items():
+            if key not in wanted and not event.deleted:
+                self.connector.delete_event(event.calendar_id, event.external_id)
+                self._record_deleted(event.id)
+        for key, want in wanted.items():
+            event = written.get(key)
+            if event is not None and not event.deleted and event.written_hash == want.fingerprint:
+                continue
+            result = self.connector.upsert_event(want.calendar_id, want.draft)
+            self._record_written(booking_id, want, result.href, result.etag)
+
+    def _record_deleted(self, event_id: int) -> None:
+        with self.rt.db.write() as s:
+            event = s.get(CalendarEventRow, event_id)
+            if event is not None:
+                event.deleted = True
+                event.written_hash = None
+                event.updated_at = self.rt.clock()
+
+    def _record_written(self, booking_id: str, want: Desired, href: str, etag: str | None) -> None:
+        now = self.rt.clock()
+        with self.rt.db.write() as s:
+            event = s.scalar(
+                select(CalendarEventRow).where(
+                    CalendarEventRow.booking_id == booking_id,
+                    CalendarEventRow.calendar_id == want.calendar_id,
+                    CalendarEventRow.role == want.role,
+                )
+            )
+            if event is None:
+                event = CalendarEventRow(
+                    booking_id=booking_id,
+                    calendar_id=want.calendar_id,
+                    role=want.role,
+                    external_id=want.draft.external_id,
+                )
+                s.add(event)
+            event.href = href
+            event.etag = etag
+            event.written_start = want.draft.start
+            event.written_end = want.draft.end
+            event.written_hash = want.fingerprint
+            event.deleted = False
+            event.updated_at = now
+
+
+def _backoff(attempts: int) -> timedelta:
+    """Exponential with full jitter, from 5 s up to an hour."""
+    ceiling = min(MAX_DELAY.total_seconds(), 5 * 2 ** min(attempts, 20))
+    return timedelta(seconds=random.uniform(ceiling / 2, ceiling))
+
+
+def pending_count(rt: Runtime) -> int:
+    from sqlalchemy import func
+
+    with rt.db.read() as s:
+        return (
+            s.scalar(select(func.count()).select_from(OutboxRow).where(OutboxRow.done_at.is_(None)))
+            or 0
+        )
+
+
+def oldest_pending(rt: Runtime) -> datetime | None:
+    from sqlalchemy import func
+
+    with rt.db.read() as s:
+        return s.scalar(select(func.min(OutboxRow.created_at)).where(OutboxRow.done_at.is_(None)))

@@ -1,0 +1,325 @@
+"""Syncing one calendar: fetch what changed, keep a status per item, and bring the store in
+line (windows -> slots for a caseworker, occupancy for a room, read-back of our own events).
+
+The new sync token is saved in the same transaction as the data it describes, so a crash at
+any point means the next run fetches the same changes again instead of losing them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from connectors.base import CalendarItem, ChangeSet, Connector, SyncTokenInvalid
+from mappings.errors import ItemParseError
+from mappings.rules import Rules
+from syncd.domain.model import BookingStatus
+from syncd.domain.slots import Interval, WindowOccurrence
+from syncd.engine.items import interpret, item_from_json, item_to_json
+from syncd.engine.outbox import booking_for_external_id
+from syncd.engine.targets import Target
+from syncd.runtime import Runtime
+from syncd.store import readback
+from syncd.store.journal import enqueue_calendar_sync
+from syncd.store.publishing import publish_caseworker
+from syncd.store.tables import (
+    BookingRow,
+    BusyRow,
+    CalendarEventRow,
+    CalendarItemRow,
+    QuarantineRow,
+    SyncStateRow,
+)
+
+
+@dataclass
+class SyncReport:
+    calendar_id: str
+    changed: int = 0
+    deleted: int = 0
+    full: bool = False
+    quarantined: int = 0
+    published: int | None = None
+    conflicts: list[str] = field(default_factory=list)
+    moved: list[str] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+    rooms_lost: list[str] = field(default_factory=list)
+
+
+def horizon(rt: Runtime) -> tuple[datetime, datetime]:
+    now = rt.clock()
+    return now, now + timedelta(days=rt.config.publishing.horizon_days)
+
+
+class CalendarSync:
+    def __init__(self, rt: Runtime, connector: Connector, rules: Rules) -> None:
+        self.rt = rt
+        self.connector = connector
+        self.rules = rules
+
+    def sync(self, target: Target, *, marker: str | None = None) -> SyncReport:
+        """Fetch and apply one calendar's changes. Connector errors propagate to the caller,
+        which owns back-off; bad items are quarantined here and never stop the others."""
+        with self.rt.db.read() as s:
+            state = s.get(SyncStateRow, target.calendar_id)
+            token = None if state is None or state.force_full else state.token
+        h = horizon(self.rt)
+        try:
+            changes = self.connector.fetch_changes(target.calendar_id, token, *h)
+        except SyncTokenInvalid:
+            changes = self.connector.fetch_changes(target.calendar_id, None, *h)
+        return self.apply(target, changes, marker=marker)
+
+    # -- applying ----------------------------------------------------------------------------
+
+    def apply(self, target: Target, changes: ChangeSet, *, marker: str | None) -> SyncReport:
+        rt = self.rt
+        now = rt.clock()
+        h = horizon(rt)
+        report = SyncReport(target.calendar_id, full=changes.full)
+        with rt.db.read() as s:
+            known = {
+                row.href: row
+                for row in s.scalars(
+                    select(CalendarItemRow).where(CalendarItemRow.calendar_id == target.calendar_id)
+                )
+            }
+        changed = {item.href: item for item in changes.changed}
+        if changes.full:
+            removed = set(known) - set(changed)
+        else:
+            removed = {href for href in changes.deleted if href in known} - set(changed)
+        report.changed, report.deleted = len(changed), len(removed)
+        items: dict[str, CalendarItem] = {}
+        for href, row in known.items():
+            if href not in removed and href not in changed:
+                items[href] = item_from_json(row.payload)
+        items.update(changed)
+        windows, busy, bad = self._meaning(target, items, h)
+        bad.update(dict(changes.quarantined))
+        report.quarantined = len(bad)
+
+        with rt.db.write() as s:
+            self._store_items(s, target, changed, removed, known)
+            self._store_quarantine(s, target, bad, set(items) | set(removed), now)
+            if target.kind == "caseworker":
+                result = publish_caseworker(
+                    s, rt.index, target.owner_id, windows, busy, horizon=h, zone=rt.zone,
+                    closing_days=rt.closing_days,
+                    strakstid_share=rt.config.publishing.strakstid_share, now=now,
+                )  # fmt: skip
+                report.published = result.published
+                report.conflicts = result.new_conflicts
+                self._read_back_caseworker(s, target, changed, removed, known, report, now)
+            else:
+                self._store_room_busy(s, target, busy, h)
+                self._read_back_room(s, target, removed, known, now)
+                s.flush()
+                report.rooms_lost = readback.rooms_taken(s, rt.index, target.owner_id, now, rt.zone)
+            self._save_state(s, target, changes.token, marker, now)
+        return report
+
+    def republish(self, target: Target) -> None:
+        """Recompute from the stored items without asking the server (the horizon moved)."""
+        with self.rt.db.read() as s:
+            marker = s.scalar(
+                select(SyncStateRow.marker).where(SyncStateRow.calendar_id == target.calendar_id)
+            )
+            token = s.scalar(
+                select(SyncStateRow.token).where(SyncStateRow.calendar_id == target.calendar_id)
+            )
+        if token is None:
+            return
+        self.apply(target, ChangeSet(changed=[], deleted=[], token=token), marker=marker)
+
+    def _meaning(
+        self, target: Target, items: dict[str, CalendarItem], h: tuple[datetime, datetime]
+    ) -> tuple[list[WindowOccurrence], list[Interval], dict[str, str]]:
+        titles = {t.code: t.title for t in self.rt.index.directory.conversation_types}
+        windows: list[WindowOccurrence] = []
+        busy: list[Interval] = []
+        bad: dict[str, str] = {}
+        for href, item in items.items():
+            try:
+                meaning = interpret(item, target.owner_id, self.rules, titles, h, self.rt.zone)
+            except (ItemParseError, ValueError, OverflowError) as exc:
+                bad[href] = str(exc)[:1000]
+                continue
+            if target.kind == "room":
+                # In a room's calendar every foreign meeting occupies the room.
+                busy.extend((w.start, w.end) for w in meaning.windows)
+            else:
+                windows.extend(meaning.windows)
+            busy.extend(meaning.busy)
+        return windows, busy, bad
+
+    def _store_items(
+        self,
+        s: Any,
+        target: Target,
+        changed: dict[str, CalendarItem],
+        removed: set[str],
+        known: dict[str, CalendarItemRow],
+    ) -> None:
+        if removed:
+            s.execute(
+                delete(CalendarItemRow).where(
+                    CalendarItemRow.calendar_id == target.calendar_id,
+                    CalendarItemRow.href.in_(list(removed)),
+                )
+            )
+        for href, item in changed.items():
+            row = s.get(CalendarItemRow, (target.calendar_id, href))
+            if row is None:
+                row = CalendarItemRow(calendar_id=target.calendar_id, href=href)
+                s.add(row)
+            row.uid = item.uid[:500]
+            row.etag = item.etag
+            row.kind = "own" if item.external_id else "item"
+            row.external_id = item.external_id
+            row.payload = item_to_json(item)
+
+    def _store_quarantine(
+        self, s: Any, target: Target, bad: dict[str, str], present: set[str], now: datetime
+    ) -> None:
+        existing = {
+            q.href: q
+            for q in s.scalars(
+                select(QuarantineRow).where(QuarantineRow.calendar_id == target.calendar_id)
+            )
+        }
+        for href, q in existing.items():
+            if href not in bad:
+                s.delete(q)
+        for href, reason in bad.items():
+            q = existing.get(href)
+            if q is None:
+                s.add(
+                    QuarantineRow(
+                        calendar_id=target.calendar_id,
+                        href=href,
+                        reason=reason,
+                        first_seen=now,
+                        last_seen=now,
+                    )
+                )
+            else:
+                q.reason, q.last_seen = reason, now
+
+    def _store_room_busy(
+        self, s: Any, target: Target, busy: list[Interval], h: tuple[datetime, datetime]
+    ) -> None:
+        s.execute(
+            delete(BusyRow).where(BusyRow.owner_kind == "room", BusyRow.owner_id == target.owner_id)
+        )
+        for start, end in busy:
+            if end > h[0] and start < h[1]:
+                s.add(BusyRow(owner_kind="room", owner_id=target.owner_id, start=start, end=end))
+
+    def _events_by_external_id(
+        self, s: Any, calendar_id: str, ids: set[str]
+    ) -> dict[str, CalendarEventRow]:
+        if not ids:
+            return {}
+        return {
+            e.external_id: e
+            for e in s.scalars(
+                select(CalendarEventRow).where(
+                    CalendarEventRow.calendar_id == calendar_id,
+                    CalendarEventRow.external_id.in_(list(ids)),
+                )
+            )
+        }
+
+    def _read_back_caseworker(
+        self,
+        s: Any,
+        target: Target,
+        changed: dict[str, CalendarItem],
+        removed: set[str],
+        known: dict[str, CalendarItemRow],
+        report: SyncReport,
+        now: datetime,
+    ) -> None:
+        rt = self.rt
+        own_changed = {i.external_id: i for i in changed.values() if i.external_id}
+        own_removed = {known[h].external_id for h in removed if known[h].external_id}
+        events = self._events_by_external_id(
+            s, target.calendar_id, set(own_changed) | {x for x in own_removed if x}
+        )
+        for ext, item in own_changed.items():
+            event = events.get(ext)
+            if event is None or event.deleted or not isinstance(item.start, datetime):
+                continue
+            booking = s.get(BookingRow, event.booking_id)
+            if booking is None or booking.status != BookingStatus.CONFIRMED.value:
+                continue
+            start = item.start
+            end = item.end if isinstance(item.end, datetime) else start
+            if (start, end) != (event.written_start, event.written_end):
+                readback.caseworker_moved(s, rt.index, booking, start, end, now, rt.zone)
+                event.written_start, event.written_end = start, end
+                report.moved.append(booking.id)
+            declined = [
+                email
+                for email, status in item.attendee_status.items()
+                if status.upper() == "DECLINED"
+            ]
+            if declined and booking.mode == "in_person":
+                report.rooms_lost += readback.displace(
+                    s, rt.index, [booking], now, rt.zone, reason="lokalet afslog invitationen"
+                )
+        for ext in own_removed:
+            if not ext:
+                continue
+            event = events.get(ext)
+            if event is None or event.deleted:
+                continue
+            booking = s.get(BookingRow, event.booking_id)
+            event.deleted = True
+            event.written_hash = None
+            if booking is not None and readback.caseworker_deleted(s, booking, now):
+                report.cancelled.append(booking.id)
+
+    def _read_back_room(
+        self,
+        s: Any,
+        target: Target,
+        removed: set[str],
+        known: dict[str, CalendarItemRow],
+        now: datetime,
+    ) -> None:
+        """Our room reservation was deleted in the room's calendar while the booking still holds
+        the room: write it again (allocations are steered in the dashboard, not there)."""
+        own_removed = {known[h].external_id for h in removed if known[h].external_id}
+        events = self._events_by_external_id(s, target.calendar_id, {x for x in own_removed if x})
+        for event in events.values():
+            if event.deleted:
+                continue
+            event.deleted = True
+            event.written_hash = None
+            booking_id = booking_for_external_id(event.external_id)
+            if booking_id:
+                enqueue_calendar_sync(s, booking_id, "room_event_restored", now)
+
+    def _save_state(
+        self, s: Any, target: Target, token: str, marker: str | None, now: datetime
+    ) -> None:
+        state = s.get(SyncStateRow, target.calendar_id)
+        if state is None:
+            state = SyncStateRow(
+                calendar_id=target.calendar_id, kind=target.kind, owner_id=target.owner_id
+            )
+            s.add(state)
+        state.token = token
+        if marker is not None:
+            state.marker = marker
+        state.last_sync_at = now
+        state.last_success_at = now
+        state.last_error = None
+        state.failures = 0
+        state.backoff_until = None
+        state.force_full = False
