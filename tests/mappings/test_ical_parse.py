@@ -53,6 +53,7 @@ def test_plain_timed_event_in_copenhagen() -> None:
         "/mozilla.org/20050126_1/Europe/Copenhagen",
     ],
 )
+@pytest.mark.filterwarnings("ignore::icalendar.GloballyUniqueTZIDGuessed")  # its guess is unused
 def test_windows_and_localised_zone_names_resolve_to_copenhagen(tzid: str) -> None:
     item = parse(
         vcal(
