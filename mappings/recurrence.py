@@ -27,6 +27,7 @@ MAX_INSTANCES = 5000
 MAX_COUNT = 100_000
 _LISTED_COUNT = 2000
 _ANCHOR_STEP = 8
+_DEFAULT_ZONE = ZoneInfo("Europe/Copenhagen")  # for checking a rule before any range is asked
 _WEEKDAYS = frozenset({"MO", "TU", "WE", "TH", "FR", "SA", "SU"})
 _PERIODS = {
     "SECONDLY": timedelta(seconds=1),
@@ -66,7 +67,7 @@ class _Rule:
 def check_rrule(text: str, start: datetime | date) -> None:
     """Raise ``ValueError`` if ``text`` is not an RRULE we can expand from ``start``."""
     dtstart, tz = _frame(start)
-    _compile(text, dtstart, tz)
+    _compile(text, dtstart, tz, _DEFAULT_ZONE)
 
 
 def expand(
@@ -114,7 +115,7 @@ def _series(item: CalendarItem, lo: datetime, hi: datetime, zone: ZoneInfo) -> l
         walls.add(dtstart)  # DTSTART is always the first instance (RFC 5545 3.8.5.3)
     if item.rrule:
         try:
-            compiled = _compile(item.rrule, dtstart, tz)
+            compiled = _compile(item.rrule, dtstart, tz, zone)
         except ValueError as exc:
             raise ItemParseError(
                 f"cannot expand RRULE: {exc}", href=item.href, where="RRULE"
@@ -266,8 +267,9 @@ def _keys(
 
 
 @lru_cache(maxsize=8192)
-def _compile(text: str, dtstart: datetime, tz: tzinfo | None) -> _Rule:
-    """Parse an RRULE for a naive wall-clock DTSTART; UNTIL is moved onto the same wall clock."""
+def _compile(text: str, dtstart: datetime, tz: tzinfo | None, zone: ZoneInfo) -> _Rule:
+    """Parse an RRULE for a naive wall-clock DTSTART; UNTIL is moved onto the same wall clock
+    (``tz``'s, or ``zone``'s for an all-day series, whose days are local days)."""
     parts: dict[str, str] = {}
     for piece in text.strip().removeprefix("RRULE:").split(";"):
         if not piece.strip():
@@ -292,7 +294,7 @@ def _compile(text: str, dtstart: datetime, tz: tzinfo | None) -> _Rule:
     if not isinstance(rule, rrule):
         raise ValueError("not a single RRULE")
     if until_text is not None:
-        rule = rule.replace(until=_until(until_text, tz))
+        rule = rule.replace(until=_until(until_text, tz, zone))
     interval = int(parts.get("INTERVAL", "1") or 1)
     if interval < 1:
         raise ValueError("INTERVAL must be positive")
@@ -325,7 +327,7 @@ def _uniform_count(freq: str, parts: dict[str, str]) -> int | None:
     return len(set(days)) or 1
 
 
-def _until(text: str, tz: tzinfo | None) -> datetime:
+def _until(text: str, tz: tzinfo | None, zone: ZoneInfo) -> datetime:
     value = text.strip().upper()
     try:
         if len(value) == 8:
@@ -333,7 +335,7 @@ def _until(text: str, tz: tzinfo | None) -> datetime:
             return day if tz is None else day + timedelta(days=1, microseconds=-1)
         if value.endswith("Z"):
             instant = datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-            return instant.astimezone(tz or ZoneInfo("Europe/Copenhagen")).replace(tzinfo=None)
+            return instant.astimezone(tz or zone).replace(tzinfo=None)
         return datetime.strptime(value, "%Y%m%dT%H%M%S")
     except ValueError:
         raise ValueError(f"UNTIL {text!r} is not a date or date-time") from None
