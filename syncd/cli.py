@@ -70,6 +70,49 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve(_load(args), host=args.host, port=args.port, with_engine=args.command == "run")
 
 
+def _runtime(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from syncd.daemon import open_from_config
+    from syncd.logs import configure_logging
+
+    config = _load(args)
+    configure_logging("warning", "console")
+    return open_from_config(config)
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from syncd.admin import sync_once
+    from syncd.daemon import make_engine
+
+    rt = _runtime(args)
+    engine = make_engine(rt)
+    if engine is None:
+        print("no calendar backend configured (backend.kind = none): nothing to sync")
+        return 1
+    try:
+        return sync_once(rt, engine)
+    finally:
+        engine.connector.close()
+        rt.db.dispose()
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from syncd.admin import status
+
+    return status(_runtime(args))
+
+
+def cmd_resync(args: argparse.Namespace) -> int:
+    from syncd.admin import resync
+
+    return resync(_runtime(args), args.calendar)
+
+
+def cmd_outbox_retry(args: argparse.Namespace) -> int:
+    from syncd.admin import outbox_retry
+
+    return outbox_retry(_runtime(args), args.entry)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from syncd.demo import run_demo
 
@@ -102,6 +145,21 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--host", help="override api.host")
         sp.add_argument("--port", type=int, help="override api.port")
         sp.set_defaults(func=cmd_serve)
+
+    sync = sub.add_parser("sync", help="run one sync cycle and the outbox, print what happened")
+    sync.add_argument("--once", action="store_true", required=True)
+    sync.set_defaults(func=cmd_sync)
+    sub.add_parser("status", help="calendars, back-off, quarantine and outbox").set_defaults(
+        func=cmd_status
+    )
+    rs = sub.add_parser("resync", help="read a calendar in full at the next cycle")
+    rs.add_argument("calendar", help="calendar id, caseworker/room id, or 'all'")
+    rs.set_defaults(func=cmd_resync)
+    ob = sub.add_parser("outbox", help="calendar writes waiting")
+    ob_sub = ob.add_subparsers(dest="outbox_command", required=True)
+    retry = ob_sub.add_parser("retry", help="make failed writes due now")
+    retry.add_argument("entry", nargs="?", type=int, help="one entry id (default: all)")
+    retry.set_defaults(func=cmd_outbox_retry)
 
     demo = sub.add_parser("demo", help="run the demo on SQLite with the small scenario")
     demo.add_argument("--workdir", default="var/demo", help="where the demo keeps its files")

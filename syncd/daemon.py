@@ -3,6 +3,7 @@ sync engine, until SIGTERM/SIGINT."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import date
 
 import uvicorn
@@ -16,7 +17,7 @@ log = get_logger("syncd.daemon")
 
 def open_from_config(config: Config, *, start: date | None = None) -> Runtime:
     """Open the runtime; a configured scenario supplies the directory and, while the store has
-    no slots yet, the windows (the embedded demo without calendars)."""
+    no slots yet and no calendars are configured, the windows (the calendar-less demo)."""
     if not config.scenario:
         return open_runtime(config)
     from syncd import scenario
@@ -40,9 +41,29 @@ def _has_slots(rt: Runtime) -> bool:
         return s.scalar(select(SlotRow.id).limit(1)) is not None
 
 
+def make_engine(rt: Runtime):  # type: ignore[no-untyped-def]
+    from syncd.engine.factory import make_connector
+    from syncd.engine.loop import Engine
+
+    connector = make_connector(rt.config)
+    return Engine(rt, connector) if connector is not None else None
+
+
 def serve(config: Config, *, host: str | None, port: int | None, with_engine: bool) -> int:
     configure_logging(config.log_level, config.log_format)
+    lock = None
+    if config.database_url.startswith("sqlite") and with_engine:
+        from syncd.singleton import AlreadyRunning, ProcessLock
+
+        lock = ProcessLock(config.database_url)
+        try:
+            lock.acquire()
+        except AlreadyRunning as exc:
+            log.error("refusing to start", reason=str(exc))
+            print(f"syncd: {exc}")
+            return 3
     rt = open_from_config(config)
+    engine = make_engine(rt) if with_engine else None
     from syncd.api.app import create_app
 
     app = create_app(rt)
@@ -56,10 +77,23 @@ def serve(config: Config, *, host: str | None, port: int | None, with_engine: bo
             lifespan="on",
         )
     )
+    if engine is not None:
+        engine.start()
     log.info(
-        "starting", api=f"http://{server.config.host}:{server.config.port}", engine=with_engine
+        "starting",
+        api=f"http://{server.config.host}:{server.config.port}",
+        engine=engine is not None,
+        backend=config.backend.kind,
     )
-    server.run()
-    rt.db.dispose()
-    log.info("stopped")
+    try:
+        server.run()  # returns on SIGTERM/SIGINT
+    finally:
+        if engine is not None:
+            engine.stop()
+            with contextlib.suppress(Exception):
+                engine.connector.close()
+        rt.db.dispose()
+        if lock is not None:
+            lock.release()
+        log.info("stopped")
     return 0

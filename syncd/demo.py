@@ -1,14 +1,17 @@
-"""The quick-start demo: the daemon on its embedded defaults with the small scenario, and a
-stream of simulated citizens booking and cancelling through the real booking API, so a newcomer
-sees offers, bookings and rooms change live."""
+"""The quick-start demo: the daemon on its embedded defaults (SQLite, a local Radicale CalDAV
+server with caseworker and room calendars generated from the small scenario), the sync engine,
+the booking API, and simulated citizens booking, cancelling and rebooking through the real API,
+so a newcomer sees offers, bookings, rooms and calendar events change live."""
 
 from __future__ import annotations
 
 import random
 import secrets
+import shutil
 import signal
 import threading
 import time
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -24,9 +27,23 @@ def bundled_scenario(name: str = "small") -> Path:
     return Path(__file__).resolve().parent / "data" / f"{name}.toml"
 
 
-def write_demo_config(workdir: Path, port: int, scenario: Path, api_key: str) -> Path:
+def write_demo_config(
+    workdir: Path, port: int, scenario: Path, api_key: str, dav_url: str | None
+) -> Path:
     workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / "syncd.toml"
+    backend = ""
+    if dav_url:
+        backend = (
+            "\n[backend]\n"
+            'kind = "caldav"\n'
+            f'url = "{dav_url}"\n'
+            f'homes = {{ "{dav_url}caseworkers/" = "caseworker", "{dav_url}rooms/" = "room" }}\n'
+            "\n[sync]\n"
+            "poll_interval_seconds = 5\n"
+            f'caseworker_calendar = "{dav_url}caseworkers/{{id}}/"\n'
+            f'room_calendar = "{dav_url}rooms/{{id}}/"\n'
+        )
     path.write_text(
         "# Written by `syncd demo`: the embedded defaults with a generated jobcentre.\n"
         'database_url = "sqlite:///syncd.db"\n'
@@ -38,7 +55,7 @@ def write_demo_config(workdir: Path, port: int, scenario: Path, api_key: str) ->
         "[[api.keys]]\n"
         'name = "demo"\n'
         f'hash = "{hash_api_key(api_key)}"\n'
-        'scopes = ["booking", "staff"]\n'
+        'scopes = ["booking", "staff"]\n' + backend
     )
     return path
 
@@ -47,7 +64,7 @@ class CitizenSimulator:
     """Books, cancels and rebooks through the HTTP API like Jobnet's front end would."""
 
     def __init__(self, base_url: str, api_key: str, seed: int = 7) -> None:
-        self.http = httpx.Client(base_url=base_url, headers={"X-API-Key": api_key}, timeout=10)
+        self.http = httpx.Client(base_url=base_url, headers={"X-API-Key": api_key}, timeout=30)
         self.rng = random.Random(seed)
         self.booked: list[str] = []
         self.stats = {"booked": 0, "cancelled": 0, "rebooked": 0, "refused": 0}
@@ -59,7 +76,7 @@ class CitizenSimulator:
             if self.http.post(f"/api/v1/bookings/{booking}/cancel").status_code == 200:
                 self.stats["cancelled"] += 1
             return
-        offers = self.http.get("/api/v1/offers", params={"limit": 200}).json()["offers"]
+        offers = self.http.get("/api/v1/offers", params={"limit": 300}).json()["offers"]
         if not offers:
             return
         offer = self.rng.choice(offers)
@@ -84,19 +101,41 @@ class CitizenSimulator:
 
 
 def run_demo(
-    *, workdir: str, port: int, scenario: str | None, duration: float | None, rate: float = 2.0
+    *,
+    workdir: str,
+    port: int,
+    scenario: str | None,
+    duration: float | None,
+    rate: float = 2.0,
+    with_calendars: bool = True,
+    start: date | None = None,
 ) -> int:
-    work = Path(workdir).resolve()
-    api_key = "demo-" + secrets.token_urlsafe(24)
-    config_path = write_demo_config(
-        work, port, Path(scenario or bundled_scenario()).resolve(), api_key
-    )
-    config = load_config(config_path)
-    configure_logging(config.log_level, config.log_format)
+    from syncd import scenario as scenarios
     from syncd.api.app import create_app
-    from syncd.daemon import open_from_config
+    from syncd.daemon import make_engine, open_from_config
 
-    rt = open_from_config(config)
+    work = Path(workdir).resolve()
+    if work.exists():
+        shutil.rmtree(work)  # every demo starts from the same generated jobcentre
+    work.mkdir(parents=True)
+    scenario_path = Path(scenario or bundled_scenario()).resolve()
+    api_key = "demo-" + secrets.token_urlsafe(24)
+    radicale = None
+    dav_url = None
+    if with_calendars:
+        from syncd.devtools.radicale import start_radicale
+        from syncd.devtools.seed import scenario_calendars, write_radicale_folder
+
+        gen = scenarios.generate(scenarios.load(scenario_path), start=start)
+        write_radicale_folder(
+            work / "radicale" / "collections" / "collection-root", scenario_calendars(gen)
+        )
+        radicale = start_radicale(work / "radicale")
+        dav_url = radicale.url
+    config = load_config(write_demo_config(work, port, scenario_path, api_key, dav_url))
+    configure_logging(config.log_level, config.log_format)
+    rt = open_from_config(config, start=start)
+    engine = make_engine(rt)
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(rt), host="127.0.0.1", port=port, log_config=None, access_log=False
@@ -104,37 +143,53 @@ def run_demo(
     )
     thread = threading.Thread(target=server.run, name="api", daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            print("demo: the API did not start (is the port taken?)")
-            return 1
-        time.sleep(0.05)
-    base = f"http://127.0.0.1:{port}"
-    print(
-        f"\nSelvbook syncd demo is running ({rt.index.directory.sites[0].name}).\n"
-        f"  Booking API:   {base}/api/v1   (OpenAPI: {base}/docs)\n"
-        f"  API key:       {api_key}\n"
-        f"  Try:           curl -H 'X-API-Key: {api_key}' '{base}/api/v1/offers?limit=5'\n"
-        f"  Files:         {work}\n"
-        "Simulated citizens are booking now. Stop with Ctrl-C.\n",
-        flush=True,
-    )
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    sim = CitizenSimulator(base, api_key)
-    started = time.monotonic()
     try:
-        while not stop.is_set():
-            if duration is not None and time.monotonic() - started >= duration:
-                break
-            sim.step()
-            stop.wait(1 / rate)
-    except KeyboardInterrupt:
-        pass
+        deadline = time.monotonic() + 30
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                print("demo: the API did not start (is the port taken?)")
+                return 1
+            time.sleep(0.05)
+        if engine is not None:
+            print("demo: reading the calendars for the first time ...", flush=True)
+            engine.cycle()
+            engine.start()
+        base = f"http://127.0.0.1:{port}"
+        print(
+            f"\nSelvbook syncd demo is running ({rt.index.directory.sites[0].name}).\n"
+            f"  Booking API:   {base}/api/v1   (OpenAPI: {base}/docs)\n"
+            f"  API key:       {api_key}\n"
+            f"  Try:           curl -H 'X-API-Key: {api_key}' '{base}/api/v1/offers?limit=5'\n"
+            + (
+                f"  Calendars:     {dav_url} (CalDAV; any user name, no password)\n"
+                if dav_url
+                else ""
+            )
+            + f"  Metrics:       {base}/metrics\n"
+            f"  Files:         {work}\n"
+            "Simulated citizens are booking now. Stop with Ctrl-C.\n",
+            flush=True,
+        )
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        sim = CitizenSimulator(base, api_key)
+        started = time.monotonic()
+        try:
+            while not stop.is_set():
+                if duration is not None and time.monotonic() - started >= duration:
+                    break
+                sim.step()
+                stop.wait(1 / rate)
+        except KeyboardInterrupt:
+            pass
+        print(f"demo stopped: {sim.stats}")
     finally:
+        if engine is not None:
+            engine.stop()
+            engine.connector.close()
         server.should_exit = True
         thread.join(timeout=10)
         rt.db.dispose()
-    print(f"demo stopped: {sim.stats}")
+        if radicale is not None:
+            radicale.stop()
     return 0

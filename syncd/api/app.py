@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
 from syncd.api.auth import ApiKeys, Client
+from syncd.api.ops import mount_ops
 from syncd.api.schemas import (
     BookingOut,
     CancelIn,
@@ -64,6 +65,7 @@ def create_app(rt: Runtime) -> FastAPI:
         {k.resolved_hash(): Client(k.name, frozenset(k.scopes)) for k in rt.config.api.keys}
     )
     app.state.runtime = rt
+    mount_ops(app, rt)
 
     @app.exception_handler(BookingError)
     async def _booking_error(_: Request, exc: BookingError) -> JSONResponse:

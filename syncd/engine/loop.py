@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from connectors.base import Connector, ConnectorError, PushSource, Throttled
 from mappings.rules import Rules, load_rules
+from syncd import metrics
 from syncd.engine.outbox import OutboxWorker
 from syncd.engine.sync import CalendarSync, SyncReport
 from syncd.engine.targets import Target, targets
@@ -126,6 +127,8 @@ class Engine:
         requests_after = getattr(self.connector, "requests_made", None)
         if requests_before is not None and requests_after is not None:
             report.requests = requests_after - requests_before
+            metrics.CONNECTOR_HTTP.labels(self.connector.name).inc(report.requests)
+        metrics.CYCLE_SECONDS.observe(report.seconds)
         self.last_cycle = report
         self.cycles += 1
         return report
@@ -140,12 +143,18 @@ class Engine:
             return {}
 
     def _sync_one(self, target: Target, marker: str | None) -> SyncReport | str:
+        name = self.connector.name
         try:
-            return self.sync.sync(target, marker=marker)
+            result = self.sync.sync(target, marker=marker)
+            metrics.CONNECTOR_REQUESTS.labels(name, "sync", "ok").inc()
+            return result
         except Throttled as exc:
+            metrics.CONNECTOR_REQUESTS.labels(name, "sync", "throttled").inc()
+            metrics.THROTTLED.labels(name).inc()
             self._record_failure(target, exc, exc.retry_after)
             return f"throttled: retry after {exc.retry_after:.0f} s"
         except ConnectorError as exc:
+            metrics.CONNECTOR_REQUESTS.labels(name, "sync", "error").inc()
             self._record_failure(target, exc, None)
             return str(exc)
         except Exception as exc:  # a bug in one calendar must not stop the cycle
@@ -183,6 +192,7 @@ class Engine:
         self.cycle_wakeup.set()
 
     def start(self) -> None:
+        self.rt.extras["engine_started_at"] = self.rt.clock()
         self.rt.extras["outbox_wakeup"] = self.outbox_wakeup
         self.rt.bookings.on_change = self.outbox_wakeup.set
         for name, fn in (

@@ -21,6 +21,7 @@ from sqlalchemy import select, update
 from connectors.base import Connector, ConnectorError, EventDraft, NotOwned, Throttled
 from mappings.render import BookingView, render_booking
 from mappings.rules import Rules
+from syncd import metrics
 from syncd.domain.model import BookingStatus, Mode
 from syncd.logs import get_logger
 from syncd.runtime import Runtime
@@ -112,6 +113,8 @@ class OutboxWorker:
         try:
             self.reconcile(booking_id)
         except Throttled as exc:
+            metrics.CONNECTOR_REQUESTS.labels(self.connector.name, "write", "throttled").inc()
+            metrics.THROTTLED.labels(self.connector.name).inc()
             self._failed(booking_id, upto, exc, timedelta(seconds=exc.retry_after))
             return False
         except NotOwned as exc:
@@ -119,6 +122,7 @@ class OutboxWorker:
             self._failed(booking_id, upto, exc, MAX_DELAY)
             return False
         except ConnectorError as exc:
+            metrics.CONNECTOR_REQUESTS.labels(self.connector.name, "write", "error").inc()
             self._failed(booking_id, upto, exc, None)
             return False
         except Exception as exc:  # a bug must not stop the other bookings
@@ -217,7 +221,11 @@ class OutboxWorker:
             if event is not None and not event.deleted and event.written_hash == want.fingerprint:
                 continue
             result = self.connector.upsert_event(want.calendar_id, want.draft)
+            metrics.CONNECTOR_REQUESTS.labels(self.connector.name, "write", "ok").inc()
             self._record_written(booking_id, want, result.href, result.etag)
+            if want.role == "caseworker" and event is None and booking.confirmed_at:
+                delay = (self.rt.clock() - booking.confirmed_at).total_seconds()
+                metrics.BOOKING_TO_CALENDAR.observe(max(0.0, delay))
 
     def _record_deleted(self, event_id: int) -> None:
         with self.rt.db.write() as s:

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mappings.privacy import contains_cpr
+from syncd import metrics
 from syncd.domain.model import LIVE_STATUSES, BookingStatus, CancelledBy, Mode
 from syncd.domain.slots import week_key, widen
 from syncd.store import rooms as room_ops
@@ -487,9 +488,11 @@ class BookingService:
             )
             plan = room_ops.plan_for_new(ctx, request)
             if plan.assignments.get(booking.id) is None:
+                metrics.ALLOCATION_FAILURES.labels(reason).inc()
                 raise ConflictError("no suitable meeting room is free at that time", code="no_room")
             room = plan.assignments[booking.id]
             assert room is not None
+            metrics.ALLOCATIONS.labels(reason).inc()
             if self.db.is_sqlite:
                 room_ops.apply_plan(
                     s, plan, {booking.id: booking}, ctx, now, actor=actor, reason=reason

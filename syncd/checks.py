@@ -1,0 +1,57 @@
+"""``syncd check`` for calendars: one line per caseworker and room calendar, saying whether it
+is reachable and writable, with the server's own error text when not."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from connectors.base import ConnectorError, ProbeResult
+from syncd.config import Config
+
+
+def check_calendars(config: Config, out: Callable[[str], None] = print) -> int:
+    """Returns the number of calendars with a problem."""
+    from syncd.daemon import open_from_config
+    from syncd.engine.factory import make_connector
+    from syncd.engine.targets import targets
+
+    rt = open_from_config(config)
+    try:
+        connector = make_connector(config)
+    except (ConnectorError, ValueError) as exc:
+        out(f"backend {config.backend.kind}: FAILED: {exc}")
+        return 1
+    if connector is None:
+        return 0
+    all_targets = targets(rt.index)
+    if not all_targets:
+        out(
+            "calendars: none configured (set caseworkers[].calendar / rooms[].calendar or sync.*_calendar)"
+        )
+        rt.db.dispose()
+        return 1
+
+    def probe(calendar_id: str) -> ProbeResult:
+        try:
+            return connector.probe(calendar_id)
+        except Exception as exc:  # report, never crash the whole check
+            return ProbeResult(calendar_id, False, False, f"{exc.__class__.__name__}: {exc}")
+
+    with ThreadPoolExecutor(max(1, min(8, config.sync.workers))) as pool:
+        results = list(pool.map(probe, [t.calendar_id for t in all_targets]))
+    problems = 0
+    for target, result in zip(all_targets, results, strict=True):
+        if result.reachable and result.writable:
+            state = "reachable, writable"
+        elif result.reachable:
+            state = f"reachable, NOT writable: {result.error or 'no write permission'}"
+            problems += 1
+        else:
+            state = f"NOT reachable: {result.error or 'unknown error'}"
+            problems += 1
+        out(f"{target.kind:10} {target.owner_id:12} {target.calendar_id}: {state}")
+    connector.close()
+    rt.db.dispose()
+    out(f"calendars: {len(results) - problems} ok, {problems} with problems")
+    return problems
