@@ -62,15 +62,15 @@ def match_types(
         return (whole,), ()
     found: list[str] = []
     unknown: list[str] = []
-    for part in rules.windows.separator_regex().split(text):
-        part = part.strip()
+    for piece in rules.windows.separator_regex().split(text):
+        part = (piece or "").strip()
         if not part:
             continue
-        code = _lookup(part, lookup)
-        if code is None:
+        matched = _lookup(part, lookup)
+        if matched is None:
             unknown.append(part)
-        elif code not in found:
-            found.append(code)
+        elif matched not in found:
+            found.append(matched)
     return tuple(found), tuple(unknown)
 
 

@@ -164,6 +164,8 @@ def _custom_zone(block: bytes, default: ZoneInfo) -> tzinfo:
     object per distinct block keeps recurrence expansion cheap.
     """
     component = Timezone.from_ical(block)
+    if not isinstance(component, Timezone):
+        raise ValueError("not a VTIMEZONE")
     custom = component.to_tz(lookup_tzid=False)
     return equivalent_zone(custom, (default,)) or custom
 
@@ -248,9 +250,9 @@ class _Parser:
         return None
 
     def item(self) -> CalendarItem:
-        events = [c for c in self.cal.subcomponents if c.name == "VEVENT"]
+        events = [c for c in self.cal.subcomponents if isinstance(c, Event)]
         if not events:
-            kinds = sorted({c.name for c in self.cal.subcomponents}) or ["nothing"]
+            kinds = sorted({str(c.name) for c in self.cal.subcomponents}) or ["nothing"]
             raise NotAnEvent(
                 f"no VEVENT in calendar object (holds {', '.join(kinds)})", href=self.href
             )
@@ -390,7 +392,7 @@ class _Parser:
                 raise self.fail(
                     "DTSTART and DTEND differ in type (date vs date-time)", index, "DTEND"
                 )
-            if end < start:  # type: ignore[operator]
+            if end < start:
                 raise self.fail("DTEND is before DTSTART", index, "DTEND")
             if not isinstance(start, datetime) and end == start:
                 return start + timedelta(days=1)
@@ -441,6 +443,7 @@ class _Parser:
                 if not isinstance(start, datetime):
                     raise self.fail("RDATE period does not start at a date-time", index, "RDATE")
                 tail = raw[1]
+                end: datetime | date
                 if isinstance(tail, timedelta):
                     end = add_duration(start, tail)
                 else:

@@ -74,6 +74,8 @@ class WindowRules(_Strict):
     @classmethod
     def _separator(cls, value: str) -> str:
         _regex(value)
+        if re.compile(value).groups:
+            raise ValueError("must not contain capturing groups; use (?:...)")
         if re.compile(value).match(""):
             raise ValueError("must not match the empty string")
         return value

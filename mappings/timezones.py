@@ -55,11 +55,11 @@ _CITY_HINTS: tuple[tuple[str, str], ...] = (
 )
 
 _IANA_TO_WINDOWS: dict[str, str] = {}
-for _win, _iana in WINDOWS_TO_OLSON.items():
-    _IANA_TO_WINDOWS.setdefault(_iana, _win)
+for _windows_key, _iana_key in WINDOWS_TO_OLSON.items():
+    _IANA_TO_WINDOWS.setdefault(_iana_key, _windows_key)
 for _overrides in TERRITORY_OVERRIDES.values():
-    for _win, _iana in _overrides.items():
-        _IANA_TO_WINDOWS.setdefault(_iana, _win)
+    for _windows_key, _iana_key in _overrides.items():
+        _IANA_TO_WINDOWS.setdefault(_iana_key, _windows_key)
 
 _WINDOWS_LOWER: dict[str, str] = {k.lower(): v for k, v in WINDOWS_TO_OLSON.items()}
 _UTC_NAMES = frozenset({"UTC", "Z", "GMT", "ETC/UTC", "ETC/GMT", "COORDINATED UNIVERSAL TIME"})

@@ -73,6 +73,7 @@ def test_merge_is_deep_and_leaves_its_inputs_alone() -> None:
         ("[windows]\nsummary_pattern = '(unclosed'", "windows.summary_pattern", "regular"),
         ("[windows]\nsummary_pattern = '(?P<kind>x)'", "windows.summary_pattern", "types"),
         ("[windows]\ntype_separator = ',*'", "windows.type_separator", "empty string"),
+        ("[windows]\ntype_separator = '(,)'", "windows.type_separator", "capturing"),
         ("[busy]\ntentative_is_busy = 'maybe'", "busy.tentative_is_busy", "boolean"),
         ("[booking]\ntitle = '{type_titel}'", "booking.title", "{type_titel}"),
         ("[booking]\ntitle = '  '", "booking.title", "empty"),
