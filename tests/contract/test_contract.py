@@ -23,6 +23,7 @@ from connectors.base import (
     SyncTokenInvalid,
     WriteResult,
 )
+from mappings.recurrence import expand
 from tests.contract.harness import ContractEnv
 
 CPH = ZoneInfo("Europe/Copenhagen")
@@ -184,7 +185,9 @@ def test_invalid_token_raises_sync_token_invalid(env: ContractEnv) -> None:
     assert caught.value.calendar_id == env.caseworker_calendar
 
 
-def test_recurring_foreign_series_keeps_rrule_and_exdates(env: ContractEnv) -> None:
+def test_recurring_foreign_series_expands_to_its_occurrences(env: ContractEnv) -> None:
+    """A backend may return a series whole (CalDAV, EWS: rrule + exdates) or as occurrences
+    (Graph's delta); either way mappings' expansion must give the same instances."""
     cal = env.caseworker_calendar
     uid = unique("selvbook-window")
     skipped = at(9, days=14)
@@ -198,12 +201,18 @@ def test_recurring_foreign_series_keeps_rrule_and_exdates(env: ContractEnv) -> N
         rrule="FREQ=WEEKLY;COUNT=6",
         exdates=(skipped,),
     )
-    item = by_uid(fetch(env, cal), uid)
-    assert item.rrule is not None and "FREQ=WEEKLY" in item.rrule.upper()
-    assert skipped in item.exdates
-    assert (item.start, item.end) == (at(9), at(12))
-    assert "Selvbook" in item.categories
-    assert item.external_id is None
+    items = [i for i in fetch(env, cal).changed if i.uid == uid]
+    assert items, "the series did not come back"
+    span = (at(0), at(0, days=60))
+    starts = sorted(
+        {o.start.astimezone(ZoneInfo("UTC")) for i in items for o in expand(i, *span, zone=CPH)}
+    )
+    expected = [at(9, days=7 * w) for w in range(6) if w != 2]
+    assert starts == [e.astimezone(ZoneInfo("UTC")) for e in expected]
+    for item in items:
+        assert "Selvbook" in item.categories and item.external_id is None
+        if item.rrule is not None:  # whole series: its rule and exceptions are kept
+            assert "FREQ=WEEKLY" in item.rrule.upper() and skipped in item.exdates
 
 
 # --------------------------------------------------------------------------- writing
