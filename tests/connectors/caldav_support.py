@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from connectors.base import EventDraft
 from connectors.caldav import CalDAVConnector
 from mappings.ical import render_event
+from tests.support.radicale import RadicaleServer
 
 CPH = ZoneInfo("Europe/Copenhagen")
 DAY = datetime(2027, 3, 2, tzinfo=CPH)  # a Tuesday
@@ -61,3 +62,27 @@ def foreign_ics(uid: str, summary: str, start: datetime, end: datetime, extra: s
         f"DTEND:{end.astimezone(ZoneInfo('UTC')).strftime(fmt)}\r\n"
         f"SUMMARY:{summary}\r\n{extra}END:VEVENT\r\nEND:VCALENDAR\r\n"
     )
+
+
+class Space:
+    """Unique calendar homes on a shared server, so a test needs no server of its own.
+
+    Homes sit at the top level (``/<id>-caseworkers/``) because Radicale's "authenticated"
+    rights allow calendars only one level below a top-level collection.
+    """
+
+    def __init__(self, server: RadicaleServer) -> None:
+        self.server = server
+        self.id = uuid.uuid4().hex[:10]
+
+    def home(self, name: str) -> str:
+        return f"{self.id}-{name}"
+
+    def home_url(self, name: str) -> str:
+        return self.server.collection_url(self.home(name))
+
+    def calendar(self, home: str, name: str, **kwargs: object) -> str:
+        return self.server.make_calendar(self.home(home), name, **kwargs)  # type: ignore[arg-type]
+
+    def path(self, home: str, *rest: str) -> str:
+        return "/" + "/".join((self.home(home), *rest))

@@ -20,6 +20,7 @@ from tests.connectors.caldav_proxy import CalDAVProxy, Reply, Seen, caldav_proxy
 from tests.connectors.caldav_support import (
     PASSWORD,
     WINDOW,
+    Space,
     at,
     connector,
     draft,
@@ -43,15 +44,21 @@ permissions: Rr
 
 [syncd]
 user: syncd
-collection: (|caseworkers|rooms)(/.*)?
+collection: (|[^/]+-(caseworkers|rooms)(/.*)?)
 permissions: RrWw
 """
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[RadicaleServer]:
-    with running_radicale(tmp_path, rights_rules=RULES) as s:
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RadicaleServer]:
+    """One server for this module (its own rights rules); tests isolate by ``space``."""
+    with running_radicale(tmp_path_factory.mktemp("radicale"), rights_rules=RULES) as s:
         yield s
+
+
+@pytest.fixture
+def space(server: RadicaleServer) -> Space:
+    return Space(server)
 
 
 @pytest.fixture
@@ -63,8 +70,8 @@ def proxy(server: RadicaleServer) -> Iterator[CalDAVProxy]:
 # --------------------------------------------------------------------------- error mapping
 
 
-def test_missing_calendar_is_not_found(server: RadicaleServer) -> None:
-    gone = server.url + "caseworkers/nobody/"
+def test_missing_calendar_is_not_found(server: RadicaleServer, space: Space) -> None:
+    gone = space.home_url("caseworkers") + "nobody/"
     with connector(server.url) as conn:
         with pytest.raises(NotFound) as caught:
             conn.fetch_changes(gone, None, *WINDOW)
@@ -73,8 +80,8 @@ def test_missing_calendar_is_not_found(server: RadicaleServer) -> None:
             conn.free_busy([gone], *WINDOW)
 
 
-def test_foreign_home_is_permission_denied(server: RadicaleServer) -> None:
-    private = server.make_calendar("mette", "privat")
+def test_foreign_home_is_permission_denied(server: RadicaleServer, space: Space) -> None:
+    private = space.calendar("mette", "privat")
     with connector(server.url) as conn:
         for call in (
             lambda: conn.fetch_changes(private, None, *WINDOW),
@@ -99,9 +106,14 @@ def test_foreign_home_is_permission_denied(server: RadicaleServer) -> None:
     ],
 )
 def test_throttling_carries_retry_after(
-    server: RadicaleServer, proxy: CalDAVProxy, status: int, retry_after, expected: float
+    server: RadicaleServer,
+    space: Space,
+    proxy: CalDAVProxy,
+    status: int,
+    retry_after,
+    expected: float,
 ) -> None:
-    cal = via(proxy.url, server.make_calendar("caseworkers", "mette"))
+    cal = via(proxy.url, space.calendar("caseworkers", "mette"))
     headers = {"Retry-After": retry_after} if retry_after else {}
     proxy.intercept = lambda seen: Reply(status, headers, b"Too many requests, slow down")
     with connector(proxy.url) as conn, pytest.raises(Throttled) as caught:
@@ -111,8 +123,8 @@ def test_throttling_carries_retry_after(
     assert "slow down" in str(caught.value)
 
 
-def test_retry_after_as_http_date(server: RadicaleServer, proxy: CalDAVProxy) -> None:
-    cal = via(proxy.url, server.make_calendar("caseworkers", "mette"))
+def test_retry_after_as_http_date(server: RadicaleServer, space: Space, proxy: CalDAVProxy) -> None:
+    cal = via(proxy.url, space.calendar("caseworkers", "mette"))
     when = format_datetime(datetime.now(UTC) + timedelta(seconds=90), usegmt=True)
     proxy.intercept = lambda seen: Reply(503, {"Retry-After": when}, b"maintenance")
     with connector(proxy.url) as conn, pytest.raises(Throttled) as caught:
@@ -121,9 +133,9 @@ def test_retry_after_as_http_date(server: RadicaleServer, proxy: CalDAVProxy) ->
 
 
 def test_server_error_without_hint_is_a_plain_connector_error(
-    server: RadicaleServer, proxy: CalDAVProxy
+    server: RadicaleServer, space: Space, proxy: CalDAVProxy
 ) -> None:
-    cal = via(proxy.url, server.make_calendar("caseworkers", "mette"))
+    cal = via(proxy.url, space.calendar("caseworkers", "mette"))
     proxy.intercept = lambda seen: Reply(503, {}, b"Service Unavailable: backend down")
     with connector(proxy.url) as conn, pytest.raises(ConnectorError) as caught:
         conn.fetch_changes(cal, None, *WINDOW)
@@ -131,7 +143,12 @@ def test_server_error_without_hint_is_a_plain_connector_error(
     assert "backend down" in str(caught.value) and caught.value.calendar_id == cal
 
 
-def test_unreachable_server_names_calendar_and_hides_password(server: RadicaleServer) -> None:
+def test_unreachable_server_names_calendar_and_hides_password(tmp_path: Path) -> None:
+    with running_radicale(tmp_path) as server:  # its own server: this test stops it
+        _unreachable_server_names_calendar_and_hides_password(server)
+
+
+def _unreachable_server_names_calendar_and_hides_password(server: RadicaleServer) -> None:
     cal = server.make_calendar("caseworkers", "mette")
     url_with_secret = server.url.replace("http://", f"http://syncd:{PASSWORD}@")
     homes = [url_with_secret + "caseworkers/"]
@@ -152,8 +169,10 @@ def test_unreachable_server_names_calendar_and_hides_password(server: RadicaleSe
     assert (result.reachable, result.writable) == (False, False)
 
 
-def test_slow_server_times_out_as_connector_error(server: RadicaleServer, proxy) -> None:
-    cal = via(proxy.url, server.make_calendar("caseworkers", "mette"))
+def test_slow_server_times_out_as_connector_error(
+    server: RadicaleServer, space: Space, proxy
+) -> None:
+    cal = via(proxy.url, space.calendar("caseworkers", "mette"))
     release = threading.Event()
 
     def hang(seen: Seen) -> Reply:
@@ -172,23 +191,23 @@ def test_slow_server_times_out_as_connector_error(server: RadicaleServer, proxy)
 # --------------------------------------------------------------------------- probe
 
 
-def test_probe_read_only_calendar(server: RadicaleServer) -> None:
-    cal = server.make_calendar("caseworkers", "mette")
+def test_probe_read_only_calendar(server: RadicaleServer, space: Space) -> None:
+    cal = space.calendar("caseworkers", "mette")
     with connector(server.url, user="reader") as conn:
         result = conn.probe(cal)
     assert (result.reachable, result.writable) == (True, False)
     assert "write" in (result.error or "")
 
 
-def test_probe_missing_calendar(server: RadicaleServer) -> None:
+def test_probe_missing_calendar(server: RadicaleServer, space: Space) -> None:
     with connector(server.url) as conn:
-        result = conn.probe(server.url + "caseworkers/nobody/")
+        result = conn.probe(space.home_url("caseworkers") + "nobody/")
     assert (result.reachable, result.writable) == (False, False)
     assert "404" in (result.error or "")
 
 
-def test_probe_of_a_collection_that_is_no_calendar(server: RadicaleServer) -> None:
-    home = server.make_collection("caseworkers")
+def test_probe_of_a_collection_that_is_no_calendar(server: RadicaleServer, space: Space) -> None:
+    home = server.make_collection(space.home("caseworkers"))
     with connector(server.url) as conn:
         result = conn.probe(home)
     assert result.reachable is False and "not a calendar" in (result.error or "")
@@ -196,10 +215,10 @@ def test_probe_of_a_collection_that_is_no_calendar(server: RadicaleServer) -> No
 
 @pytest.mark.parametrize(("user", "writable"), [("syncd", True), ("reader", False)])
 def test_probe_without_privilege_set_tries_a_harmless_write(
-    server: RadicaleServer, proxy: CalDAVProxy, user: str, writable: bool
+    server: RadicaleServer, space: Space, proxy: CalDAVProxy, user: str, writable: bool
 ) -> None:
     """A server that does not report privileges: a PUT whose If-Match can never match."""
-    cal = server.make_calendar("caseworkers", "mette")
+    cal = space.calendar("caseworkers", "mette")
 
     def hide_privileges(seen: Seen, reply: Reply) -> Reply:
         if seen.method == "PROPFIND":
@@ -217,8 +236,8 @@ def test_probe_without_privilege_set_tries_a_harmless_write(
 # --------------------------------------------------------------------------- free-busy fallback
 
 
-def _people_calendar(server: RadicaleServer) -> str:
-    cal = server.make_calendar("caseworkers", "mette")
+def _people_calendar(server: RadicaleServer, space: Space) -> str:
+    cal = space.calendar("caseworkers", "mette")
     person = CalDAVBackdoor(user="admin")
     person.put_foreign_event(cal, unique("busy"), "Teammøde", at(10), at(10, 30))
     person.put_foreign_event(cal, unique("free"), "Påmindelse", at(13), at(14), transparent=True)
@@ -243,8 +262,8 @@ def _people_calendar(server: RadicaleServer) -> str:
     return cal
 
 
-def test_free_busy_fallback_matches_the_server(server: RadicaleServer, proxy) -> None:
-    cal = _people_calendar(server)
+def test_free_busy_fallback_matches_the_server(server: RadicaleServer, space: Space, proxy) -> None:
+    cal = _people_calendar(server, space)
     start, end = at(0), at(0, days=21)
     with connector(server.url) as native:
         expected = native.free_busy([cal], start, end)[cal]
@@ -268,9 +287,9 @@ def test_free_busy_fallback_matches_the_server(server: RadicaleServer, proxy) ->
 
 
 def test_free_busy_fallback_refuses_to_guess_over_unreadable_items(
-    server: RadicaleServer, proxy
+    server: RadicaleServer, space: Space, proxy
 ) -> None:
-    cal = server.make_calendar("caseworkers", "mette")
+    cal = space.calendar("caseworkers", "mette")
     server.put_ics(cal + "bad.ics", foreign_ics("bad", "BREAK-ME", at(10), at(11)))
 
     def intercept(seen: Seen) -> Reply | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -11,6 +10,7 @@ from connectors.base import SyncTokenInvalid
 from tests.connectors.caldav_proxy import CalDAVProxy, Reply, Seen, caldav_proxy
 from tests.connectors.caldav_support import (
     WINDOW,
+    Space,
     at,
     connector,
     draft,
@@ -18,13 +18,17 @@ from tests.connectors.caldav_support import (
     unique,
     via,
 )
-from tests.support.radicale import RadicaleServer, running_radicale
+from tests.support.radicale import RadicaleServer, shared_radicale
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[RadicaleServer]:
-    with running_radicale(tmp_path) as s:
-        yield s
+def server() -> RadicaleServer:
+    return shared_radicale()
+
+
+@pytest.fixture
+def space(server: RadicaleServer) -> Space:
+    return Space(server)
 
 
 @pytest.fixture
@@ -36,11 +40,11 @@ def proxy(server: RadicaleServer) -> Iterator[CalDAVProxy]:
 # --------------------------------------------------------------------------- change markers
 
 
-def test_change_markers_cost_one_request_per_home(server: RadicaleServer) -> None:
-    caseworkers = [server.make_calendar("caseworkers", f"cw{i}") for i in range(8)]
-    rooms = [server.make_calendar("rooms", f"room{i}") for i in range(5)]
-    elsewhere = [server.make_calendar("shared", f"extra{i}") for i in range(2)]
-    homes = {server.url + "caseworkers/": "caseworker", server.url + "rooms/": "room"}
+def test_change_markers_cost_one_request_per_home(server: RadicaleServer, space: Space) -> None:
+    caseworkers = [space.calendar("caseworkers", f"cw{i}") for i in range(8)]
+    rooms = [space.calendar("rooms", f"room{i}") for i in range(5)]
+    elsewhere = [space.calendar("shared", f"extra{i}") for i in range(2)]
+    homes = {space.home_url("caseworkers"): "caseworker", space.home_url("rooms"): "room"}
     with connector(server.url, calendar_homes=homes) as conn:
         before = conn.requests_made
         markers = conn.change_markers(caseworkers + rooms + elsewhere)
@@ -54,18 +58,21 @@ def test_change_markers_cost_one_request_per_home(server: RadicaleServer) -> Non
         assert {c for c in markers if markers[c] != again[c]} == {caseworkers[3]}
 
 
-def test_change_markers_leave_out_what_cannot_be_answered(server: RadicaleServer) -> None:
-    cal = server.make_calendar("caseworkers", "mette")
-    gone = server.url + "caseworkers/nobody/"
-    unknown_home = server.url + "nohome/nobody/"
-    with connector(server.url, calendar_homes=[server.url + "caseworkers/"]) as conn:
+def test_change_markers_leave_out_what_cannot_be_answered(
+    server: RadicaleServer, space: Space
+) -> None:
+    cal = space.calendar("caseworkers", "mette")
+    gone = space.home_url("caseworkers") + "nobody/"
+    unknown_home = space.home_url("nohome") + "nobody/"
+    with connector(server.url, calendar_homes=[space.home_url("caseworkers")]) as conn:
         assert set(conn.change_markers([cal, gone, unknown_home])) == {cal}
 
 
-def test_discovery_from_the_server_root(server: RadicaleServer) -> None:
-    own = server.make_calendar("mette", "arbejde", name="Mettes kalender", user="mette")
-    room = server.make_calendar("mette", "lokale", kind="room", user="mette")
-    with connector(server.url, user="mette") as conn:
+def test_discovery_from_the_server_root(server: RadicaleServer, space: Space) -> None:
+    user = space.home("mette")  # Radicale's principal of a user is the collection /<user>/
+    own = server.make_calendar(user, "arbejde", name="Mettes kalender", user=user)
+    room = server.make_calendar(user, "lokale", kind="room", user=user)
+    with connector(server.url, user=user) as conn:
         calendars = {c.calendar_id: c for c in conn.list_calendars()}
         assert set(calendars) == {own, room}
         assert calendars[own].name == "Mettes kalender"
@@ -76,24 +83,26 @@ def test_discovery_from_the_server_root(server: RadicaleServer) -> None:
         assert conn.requests_made - before == 1  # the discovered home answers for both
 
 
-def test_configured_home_kind_wins(server: RadicaleServer) -> None:
-    cal = server.make_calendar("rooms", "l5", kind="caseworker")
-    with connector(server.url, calendar_homes={server.url + "rooms": "room"}) as conn:
+def test_configured_home_kind_wins(server: RadicaleServer, space: Space) -> None:
+    cal = space.calendar("rooms", "l5", kind="caseworker")
+    with connector(server.url, calendar_homes={space.home_url("rooms"): "room"}) as conn:
         [info] = conn.list_calendars()
     assert (info.calendar_id, info.kind) == (cal, "room")
 
 
-def test_calendar_home_as_url(server: RadicaleServer) -> None:
-    cal = server.make_calendar("rooms", "l2")
-    with connector(server.url + "rooms/") as conn:
+def test_calendar_home_as_url(server: RadicaleServer, space: Space) -> None:
+    cal = space.calendar("rooms", "l2")
+    with connector(space.home_url("rooms")) as conn:
         assert [c.calendar_id for c in conn.list_calendars()] == [cal]
 
 
 # --------------------------------------------------------------------------- fetching
 
 
-def test_changed_items_come_in_batched_multigets(server: RadicaleServer, proxy) -> None:
-    cal = server.make_calendar("caseworkers", "mette")
+def test_changed_items_come_in_batched_multigets(
+    server: RadicaleServer, space: Space, proxy
+) -> None:
+    cal = space.calendar("caseworkers", "mette")
     for i in range(25):
         server.put_ics(f"{cal}e{i}.ics", foreign_ics(f"e{i}", f"Møde {i}", at(8), at(9)))
     with connector(proxy.url, multiget_batch=10) as conn:
@@ -110,9 +119,9 @@ def test_changed_items_come_in_batched_multigets(server: RadicaleServer, proxy) 
         assert conn.requests_made - before == 1  # an idle calendar costs one REPORT
 
 
-def test_token_of_another_calendar_is_invalid(server: RadicaleServer) -> None:
-    a = server.make_calendar("caseworkers", "a")
-    b = server.make_calendar("caseworkers", "b")
+def test_token_of_another_calendar_is_invalid(server: RadicaleServer, space: Space) -> None:
+    a = space.calendar("caseworkers", "a")
+    b = space.calendar("caseworkers", "b")
     server.put_ics(a + "x.ics", foreign_ics("x", "Møde", at(8), at(9)))
     with connector(server.url) as conn:
         token = conn.fetch_changes(a, None, *WINDOW).token
@@ -131,8 +140,10 @@ def _corrupt(marker: bytes):
     return rewrite
 
 
-def test_one_unreadable_item_is_quarantined_not_fatal(server: RadicaleServer, proxy) -> None:
-    cal = server.make_calendar("caseworkers", "mette")
+def test_one_unreadable_item_is_quarantined_not_fatal(
+    server: RadicaleServer, space: Space, proxy
+) -> None:
+    cal = space.calendar("caseworkers", "mette")
     server.put_ics(cal + "good.ics", foreign_ics("good", "Frokost", at(12), at(13)))
     server.put_ics(cal + "bad.ics", foreign_ics("bad", "BREAK-ME", at(14), at(15)))
     proxy.rewrite = _corrupt(b"SUMMARY:BREAK-ME")
@@ -140,7 +151,7 @@ def test_one_unreadable_item_is_quarantined_not_fatal(server: RadicaleServer, pr
         changes = conn.fetch_changes(via(proxy.url, cal), None, *WINDOW)
     assert [i.uid for i in changes.changed] == ["good"]
     [(href, reason)] = changes.quarantined
-    assert href == "/caseworkers/mette/bad.ics"
+    assert href == space.path("caseworkers", "mette", "bad.ics")
     assert "RRULE" in reason
     assert href not in changes.deleted
 
@@ -149,9 +160,11 @@ def test_one_unreadable_item_is_quarantined_not_fatal(server: RadicaleServer, pr
 
 
 @pytest.mark.parametrize("refusal", [403, 501])
-def test_fallback_without_sync_collection(server: RadicaleServer, proxy, refusal: int) -> None:
+def test_fallback_without_sync_collection(
+    server: RadicaleServer, space: Space, proxy, refusal: int
+) -> None:
     """A server that refuses sync-collection: ETag listings with a synthetic token."""
-    cal = server.make_calendar("caseworkers", "mette")
+    cal = space.calendar("caseworkers", "mette")
     proxy.intercept = lambda seen: (
         Reply(refusal, {"Content-Type": "text/plain"}, b"REPORT sync-collection not supported")
         if seen.report_kind == "sync-collection"
@@ -180,7 +193,7 @@ def test_fallback_without_sync_collection(server: RadicaleServer, proxy, refusal
         assert {i.uid for i in delta.changed} == {change, new}
         by_uid = {i.uid: i for i in delta.changed}
         assert (by_uid[change].start, by_uid[new].external_id) == (at(10), new)
-        assert list(delta.deleted) == [f"/caseworkers/mette/{drop}.ics"]
+        assert list(delta.deleted) == [space.path("caseworkers", "mette", f"{drop}.ics")]
 
         with pytest.raises(SyncTokenInvalid):
             conn.fetch_changes(url, "selvbook-etags:1:not-base64-zlib!", *WINDOW)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
@@ -13,6 +12,7 @@ from connectors.base import NotOwned, WriteConflict
 from tests.connectors.caldav_proxy import CalDAVProxy, Reply, Seen, caldav_proxy
 from tests.connectors.caldav_support import (
     WINDOW,
+    Space,
     at,
     connector,
     draft,
@@ -22,13 +22,17 @@ from tests.connectors.caldav_support import (
     via,
 )
 from tests.contract.backends.caldav import CalDAVBackdoor
-from tests.support.radicale import RadicaleServer, running_radicale
+from tests.support.radicale import RadicaleServer, shared_radicale
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[RadicaleServer]:
-    with running_radicale(tmp_path) as s:
-        yield s
+def server() -> RadicaleServer:
+    return shared_radicale()
+
+
+@pytest.fixture
+def space(server: RadicaleServer) -> Space:
+    return Space(server)
 
 
 @pytest.fixture
@@ -44,8 +48,10 @@ def backdoor() -> Iterator[CalDAVBackdoor]:
     person.close()
 
 
-def test_every_write_is_conditional(server: RadicaleServer, proxy: CalDAVProxy) -> None:
-    cal = via(proxy.url, server.make_calendar("caseworkers", "mette"))
+def test_every_write_is_conditional(
+    server: RadicaleServer, space: Space, proxy: CalDAVProxy
+) -> None:
+    cal = via(proxy.url, space.calendar("caseworkers", "mette"))
     d = draft()
     with connector(proxy.url) as conn:
         conn.upsert_event(cal, d)
@@ -57,9 +63,11 @@ def test_every_write_is_conditional(server: RadicaleServer, proxy: CalDAVProxy) 
         assert "If-None-Match" in seen.headers or seen.headers.get("If-Match", "").startswith('"')
 
 
-def test_identical_repeat_does_not_rewrite(server: RadicaleServer, proxy: CalDAVProxy) -> None:
+def test_identical_repeat_does_not_rewrite(
+    server: RadicaleServer, space: Space, proxy: CalDAVProxy
+) -> None:
     """A repeated upsert (outbox retry after a crash) leaves the stored event and ctag alone."""
-    cal = via(proxy.url, server.make_calendar("caseworkers", "mette"))
+    cal = via(proxy.url, space.calendar("caseworkers", "mette"))
     d = draft()
     with connector(proxy.url) as conn:
         first = conn.upsert_event(cal, d)
@@ -71,15 +79,18 @@ def test_identical_repeat_does_not_rewrite(server: RadicaleServer, proxy: CalDAV
 
 
 def test_our_event_under_another_name_is_found_by_uid(
-    server: RadicaleServer, backdoor: CalDAVBackdoor
+    server: RadicaleServer, space: Space, backdoor: CalDAVBackdoor
 ) -> None:
     """A client re-saved our event under its own file name: still ours, still one event."""
-    cal = server.make_calendar("caseworkers", "mette")
+    cal = space.calendar("caseworkers", "mette")
     d = draft()
     server.put_ics(cal + "renamed-by-client.ics", our_ics(d))
     with connector(server.url) as conn:
         result = conn.upsert_event(cal, draft(d.external_id, start=at(13), end=at(13, 30)))
-        assert (result.created, result.href) == (False, "/caseworkers/mette/renamed-by-client.ics")
+        assert (result.created, result.href) == (
+            False,
+            space.path("caseworkers", "mette", "renamed-by-client.ics"),
+        )
         [event] = backdoor.list_events(cal)
         assert (event["start"], event["uid"]) == (at(13), d.external_id)
         assert conn.delete_event(cal, d.external_id) is True
@@ -87,8 +98,10 @@ def test_our_event_under_another_name_is_found_by_uid(
     assert backdoor.list_events(cal) == []
 
 
-def test_foreign_item_under_our_file_name_is_not_owned(server: RadicaleServer) -> None:
-    cal = server.make_calendar("caseworkers", "mette")
+def test_foreign_item_under_our_file_name_is_not_owned(
+    server: RadicaleServer, space: Space
+) -> None:
+    cal = space.calendar("caseworkers", "mette")
     d = draft()
     ics = foreign_ics(d.external_id, "Privat aftale", at(8), at(9))
     etag = server.put_ics(f"{cal}{d.external_id}.ics", ics)
@@ -118,8 +131,10 @@ def _refuse_conditional_puts(times: int):
     return intercept
 
 
-def test_update_refused_once_is_reread_and_retried(server: RadicaleServer, proxy) -> None:
-    cal = via(proxy.url, server.make_calendar("caseworkers", "mette"))
+def test_update_refused_once_is_reread_and_retried(
+    server: RadicaleServer, space: Space, proxy
+) -> None:
+    cal = via(proxy.url, space.calendar("caseworkers", "mette"))
     d = draft()
     with connector(proxy.url) as conn:
         conn.upsert_event(cal, d)
@@ -131,8 +146,8 @@ def test_update_refused_once_is_reread_and_retried(server: RadicaleServer, proxy
     assert proxy.count("GET") == 2  # read after the 412 on create, re-read after the 412
 
 
-def test_update_that_keeps_conflicting_raises(server: RadicaleServer, proxy) -> None:
-    cal = via(proxy.url, server.make_calendar("caseworkers", "mette"))
+def test_update_that_keeps_conflicting_raises(server: RadicaleServer, space: Space, proxy) -> None:
+    cal = via(proxy.url, space.calendar("caseworkers", "mette"))
     d = draft()
     with connector(proxy.url, write_attempts=3) as conn:
         conn.upsert_event(cal, d)
@@ -146,8 +161,10 @@ def test_update_that_keeps_conflicting_raises(server: RadicaleServer, proxy) -> 
     assert proxy.count("PUT") == 1 + 1 + 3
 
 
-def test_delete_after_a_person_changed_it_rereads(server: RadicaleServer, proxy) -> None:
-    cal = via(proxy.url, server.make_calendar("caseworkers", "mette"))
+def test_delete_after_a_person_changed_it_rereads(
+    server: RadicaleServer, space: Space, proxy
+) -> None:
+    cal = via(proxy.url, space.calendar("caseworkers", "mette"))
     d = draft()
     refused = [False]
 
@@ -164,8 +181,8 @@ def test_delete_after_a_person_changed_it_rereads(server: RadicaleServer, proxy)
     assert proxy.count("DELETE") == 2
 
 
-def test_parallel_writes_from_a_thread_pool(server: RadicaleServer) -> None:
-    calendars = [server.make_calendar("caseworkers", f"cw{i}") for i in range(4)]
+def test_parallel_writes_from_a_thread_pool(server: RadicaleServer, space: Space) -> None:
+    calendars = [space.calendar("caseworkers", f"cw{i}") for i in range(4)]
     jobs = [
         (cal, draft(unique("b"), start=at(8 + n % 8), end=at(8 + n % 8, 30)))
         for n in range(12)

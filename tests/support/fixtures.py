@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.radicale import RadicaleServer, running_radicale
+from tests.support.radicale import RadicaleServer, running_radicale, shared_radicale
 
 
 @pytest.fixture
@@ -18,3 +18,9 @@ def radicale(tmp_path: Path) -> Iterator[RadicaleServer]:
     """A fresh Radicale per test (starts in ~0.25 s), rights "authenticated", auth "none"."""
     with running_radicale(tmp_path) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def radicale_shared() -> RadicaleServer:
+    """One Radicale for the whole test process; isolate by unique collection names."""
+    return shared_radicale()

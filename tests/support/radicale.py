@@ -6,15 +6,22 @@ second, so each test may have its own; readiness is polled with a deadline, neve
 
     with running_radicale(tmp_path) as server:
         cal = server.make_calendar("alice", "work")   # -> "http://127.0.0.1:PORT/alice/work/"
+
+Suites that isolate tests by unique collection names can share one server per process with
+``shared_radicale()`` and save the start-up per test.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -41,9 +48,20 @@ class RadicaleServer:
     log_path: Path
     process: subprocess.Popen[bytes] = field(repr=False)
     user: str = "admin"  # used for helper requests; auth is "none", so any name is accepted
+    _helpers: dict[str, httpx.Client] = field(default_factory=dict, repr=False)
+
+    def _helper(self, user: str | None) -> httpx.Client:
+        """A kept client per user for the helpers below (building a client costs ~20 ms)."""
+        name = user or self.user
+        if name not in self._helpers:
+            self._helpers[name] = self.client(name)
+        return self._helpers[name]
 
     def stop(self) -> None:
         """Stop the server (idempotent)."""
+        for http in self._helpers.values():
+            http.close()
+        self._helpers.clear()
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -68,8 +86,7 @@ class RadicaleServer:
     def make_collection(self, *segments: str, user: str | None = None) -> str:
         """Create a plain WebDAV collection (e.g. a calendar home such as ``rooms``)."""
         url = self.collection_url(*segments)
-        with self.client(user) as http:
-            r = http.request("MKCOL", url)
+        r = self._helper(user).request("MKCOL", url)
         if r.status_code not in (201, 405):  # 405: it exists already
             raise RuntimeError(f"MKCOL {url} -> {r.status_code} {r.text[:200]}")
         return url
@@ -87,8 +104,7 @@ class RadicaleServer:
         """
         for depth in range(1, len(segments)):
             parent = self.collection_url(*segments[:depth])
-            with self.client(user) as http:
-                exists = http.request("PROPFIND", parent, headers={"Depth": "0"})
+            exists = self._helper(user).request("PROPFIND", parent, headers={"Depth": "0"})
             if exists.status_code == 404:
                 self.make_collection(*segments[:depth], user=user)
         url = self.collection_url(*segments)
@@ -103,16 +119,16 @@ class RadicaleServer:
             '<C:comp name="VEVENT"/></C:supported-calendar-component-set>'
             f"{kind_xml}</D:prop></D:set></C:mkcalendar>"
         )
-        with self.client(user) as http:
-            r = http.request("MKCALENDAR", url, content=body.encode())
+        r = self._helper(user).request("MKCALENDAR", url, content=body.encode())
         if r.status_code != 201:
             raise RuntimeError(f"MKCALENDAR {url} -> {r.status_code} {r.text[:200]}")
         return url
 
     def put_ics(self, url: str, ics: str, *, user: str | None = None) -> str | None:
         """PUT a resource as a plain CalDAV client would; returns the new ETag."""
-        with self.client(user) as http:
-            r = http.put(url, content=ics.encode(), headers={"Content-Type": "text/calendar"})
+        r = self._helper(user).put(
+            url, content=ics.encode(), headers={"Content-Type": "text/calendar"}
+        )
         r.raise_for_status()
         return r.headers.get("ETag")
 
@@ -228,3 +244,25 @@ def running_radicale(
         yield server
     finally:
         server.stop()
+
+
+_shared: RadicaleServer | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_radicale() -> RadicaleServer:
+    """One Radicale per test process (rights "authenticated"), started on first use and
+    stopped and removed at interpreter exit. Callers must isolate themselves by unique
+    collection names (e.g. everything under ``/<uuid>/``) and must not stop it."""
+    global _shared
+    with _shared_lock:
+        if _shared is None or _shared.process.poll() is not None:
+            folder = Path(tempfile.mkdtemp(prefix="selvbook-radicale-"))
+            _shared = start_radicale(folder)
+            atexit.register(_remove_shared, _shared, folder)
+        return _shared
+
+
+def _remove_shared(server: RadicaleServer, folder: Path) -> None:
+    server.stop()
+    shutil.rmtree(folder, ignore_errors=True)

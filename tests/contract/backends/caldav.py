@@ -10,20 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import shutil
-import tempfile
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 from icalendar import Calendar, Event, vRecur
 
 from connectors.caldav import CalDAVConnector
 from tests.contract.harness import ContractEnv
-from tests.support.radicale import running_radicale
+from tests.support.radicale import shared_radicale
 
 NAME = "caldav"
 
@@ -166,34 +163,37 @@ def _recur(rrule: str) -> vRecur:
 
 @contextlib.contextmanager
 def backend() -> Iterator[ContractEnv]:
-    folder = Path(tempfile.mkdtemp(prefix="contract-caldav-"))
+    """Fresh homes ``/<uuid>-caseworkers/`` and ``/<uuid>-rooms/`` on the process-wide
+    Radicale, so no test waits for a server start."""
+    server = shared_radicale()
+    space = uuid.uuid4().hex[:12]
+    caseworkers, rooms = f"{space}-caseworkers", f"{space}-rooms"
+    mette = server.make_calendar(caseworkers, "mette", name="Mette Jensen")
+    jonas = server.make_calendar(caseworkers, "jonas", name="Jonas Holm")
+    room = server.make_calendar(rooms, "l2", name="Mødelokale L2")
+    connector = CalDAVConnector(
+        server.url,
+        "syncd",
+        "not-a-real-secret-" + uuid.uuid4().hex,
+        calendar_homes={
+            server.collection_url(caseworkers): "caseworker",
+            server.collection_url(rooms): "room",
+        },
+        max_connections=4,
+        timeout=20.0,
+    )
+    backdoor = CalDAVBackdoor()
     try:
-        with running_radicale(folder) as server:
-            mette = server.make_calendar("caseworkers", "mette", name="Mette Jensen")
-            jonas = server.make_calendar("caseworkers", "jonas", name="Jonas Holm")
-            room = server.make_calendar("rooms", "l2", name="Mødelokale L2")
-            connector = CalDAVConnector(
-                server.url,
-                "syncd",
-                "not-a-real-secret-" + uuid.uuid4().hex,
-                calendar_homes={
-                    server.url + "caseworkers/": "caseworker",
-                    server.url + "rooms/": "room",
-                },
-                max_connections=4,
-                timeout=20.0,
-            )
-            backdoor = CalDAVBackdoor()
-            try:
-                yield ContractEnv(
-                    connector=connector,
-                    caseworker_calendar=mette,
-                    room_calendar=room,
-                    second_caseworker_calendar=jonas,
-                    backdoor=backdoor,
-                )
-            finally:
-                backdoor.close()
-                connector.close()
+        yield ContractEnv(
+            connector=connector,
+            caseworker_calendar=mette,
+            room_calendar=room,
+            second_caseworker_calendar=jonas,
+            backdoor=backdoor,
+        )
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        backdoor.close()
+        connector.close()
+        with server.client() as http:
+            for home in (caseworkers, rooms):
+                http.delete(server.collection_url(home))
