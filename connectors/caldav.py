@@ -91,6 +91,10 @@ class CalDAVConnector:
     home. ``calendar_homes`` lists the homes to use instead of discovery, optionally as a
     mapping of home URL -> kind ("room"/"caseworker"), since rooms and caseworkers often live in
     separate homes. A calendar's ``calendar_id`` is its collection URL (with trailing slash).
+
+    ``use_server_free_busy=False`` computes busy time with our own expansion (a time-range
+    query) instead of the server's free-busy-query: Radicale, for one, expands a TZID that has
+    no VTIMEZONE with a fixed offset, an hour off after a DST change.
     """
 
     name = "caldav"
@@ -111,6 +115,7 @@ class CalDAVConnector:
         multiget_batch: int = 100,
         write_attempts: int = 3,
         verify: bool | str = True,
+        use_server_free_busy: bool = True,
     ) -> None:
         parts = urlsplit(url)
         if "@" in parts.netloc and username is None:  # credentials given inside the URL
@@ -124,6 +129,7 @@ class CalDAVConnector:
         self.prodid = prodid
         self.multiget_batch = max(1, multiget_batch)
         self.write_attempts = max(1, write_attempts)
+        self.use_server_free_busy = use_server_free_busy
         self._http = DavHttp(
             username=username,
             password=password,
@@ -680,7 +686,7 @@ class CalDAVConnector:
 
     def _busy(self, calendar_id: str, start: datetime, end: datetime) -> list[BusyInterval]:
         cal_url = collection_url(calendar_id, "")
-        if cal_url not in self._no_free_busy:
+        if self.use_server_free_busy and cal_url not in self._no_free_busy:
             response = self._http.request(
                 "REPORT",
                 cal_url,

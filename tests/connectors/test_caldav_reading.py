@@ -199,3 +199,86 @@ def test_fallback_without_sync_collection(
             conn.fetch_changes(url, "selvbook-etags:1:not-base64-zlib!", *WINDOW)
         conn.fetch_changes(url, None, *WINDOW)  # a second full sync does not retry RFC 6578
     assert proxy.count("REPORT", "sync-collection") == 1
+
+
+# --------------------------------------------------------------------------- series
+
+SERIES = """BEGIN:VCALENDAR\r
+VERSION:2.0\r
+PRODID:-//Person//EN\r
+BEGIN:VTIMEZONE\r
+TZID:Europe/Copenhagen\r
+BEGIN:DAYLIGHT\r
+TZOFFSETFROM:+0100\r
+TZOFFSETTO:+0200\r
+TZNAME:CEST\r
+DTSTART:19700329T020000\r
+RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU\r
+END:DAYLIGHT\r
+BEGIN:STANDARD\r
+TZOFFSETFROM:+0200\r
+TZOFFSETTO:+0100\r
+TZNAME:CET\r
+DTSTART:19701025T030000\r
+RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU\r
+END:STANDARD\r
+END:VTIMEZONE\r
+BEGIN:VEVENT\r
+UID:window-series\r
+DTSTAMP:20260101T000000Z\r
+DTSTART;TZID=Europe/Copenhagen:20270302T090000\r
+DTEND;TZID=Europe/Copenhagen:20270302T120000\r
+RRULE:FREQ=WEEKLY;COUNT=6\r
+EXDATE;TZID=Europe/Copenhagen:20270316T090000\r
+SUMMARY:Selvbook: Jobsamtale\r
+CATEGORIES:Selvbook\r
+END:VEVENT\r
+BEGIN:VEVENT\r
+UID:window-series\r
+DTSTAMP:20260101T000000Z\r
+RECURRENCE-ID;TZID=Europe/Copenhagen:20270323T090000\r
+DTSTART;TZID=Europe/Copenhagen:20270323T100000\r
+DTEND;TZID=Europe/Copenhagen:20270323T130000\r
+SUMMARY:Selvbook: Jobsamtale\r
+END:VEVENT\r
+END:VCALENDAR\r
+"""
+
+
+def test_a_series_comes_back_whole(server: RadicaleServer, space: Space) -> None:
+    """One item per stored series: rule, exceptions and moved occurrences (story 4), across
+    the change to summer time (28 March 2027)."""
+    cal = space.calendar("caseworkers", "mette")
+    server.put_ics(cal + "series.ics", SERIES)
+    with connector(server.url) as conn:
+        [item] = conn.fetch_changes(cal, None, *WINDOW).changed
+        busy = conn.free_busy([cal], at(0), at(0, days=42))[cal]
+    assert (item.uid, item.rrule, item.exdates) == (
+        "window-series",
+        "FREQ=WEEKLY;COUNT=6",
+        (at(9, days=14),),
+    )
+    [moved] = item.overrides
+    assert (moved.recurrence_id, moved.start, moved.end) == (
+        at(9, days=21),
+        at(10, days=21),
+        at(13, days=21),
+    )
+    expected = [(at(9, days=d), at(12, days=d)) for d in (0, 7, 28, 35)] + [
+        (at(10, days=21), at(13, days=21))
+    ]
+    assert sorted((b.start, b.end) for b in busy) == sorted(expected)
+
+
+def test_own_expansion_of_busy_time_on_request(server: RadicaleServer, space: Space) -> None:
+    """A TZID without VTIMEZONE (RFC 5545 wants one; some clients omit it): our expansion
+    still keeps 09:00 local after the change to summer time."""
+    cal = space.calendar("caseworkers", "mette")
+    start = SERIES.index("BEGIN:VTIMEZONE")
+    end = SERIES.index("END:VTIMEZONE") + len("END:VTIMEZONE\r\n")
+    server.put_ics(cal + "series.ics", SERIES[:start] + SERIES[end:])
+    with connector(server.url, use_server_free_busy=False) as conn:
+        before = conn.requests_made
+        busy = conn.free_busy([cal], at(0, days=28), at(0, days=29))[cal]
+        assert conn.requests_made - before == 1  # one calendar-query, no free-busy-query
+    assert [(b.start, b.end) for b in busy] == [(at(9, days=28), at(12, days=28))]
