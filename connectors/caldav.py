@@ -93,8 +93,10 @@ class CalDAVConnector:
     separate homes. A calendar's ``calendar_id`` is its collection URL (with trailing slash).
 
     ``use_server_free_busy=False`` computes busy time with our own expansion (a time-range
-    query) instead of the server's free-busy-query: Radicale, for one, expands a TZID that has
-    no VTIMEZONE with a fixed offset, an hour off after a DST change.
+    query, the same ``mappings.recurrence`` the engine uses) instead of the server's
+    free-busy-query. Radicale 3.9's answer can be an hour off after a DST change: it expands a
+    TZID without VTIMEZONE with a fixed offset, and it resolves TZIDs through a process-wide
+    registry, so one client's odd VTIMEZONE for "Europe/Copenhagen" shifts every calendar.
     """
 
     name = "caldav"

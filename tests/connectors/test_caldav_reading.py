@@ -247,10 +247,12 @@ END:VCALENDAR\r
 
 def test_a_series_comes_back_whole(server: RadicaleServer, space: Space) -> None:
     """One item per stored series: rule, exceptions and moved occurrences (story 4), across
-    the change to summer time (28 March 2027)."""
+    the change to summer time (28 March 2027). Busy time by our own expansion: Radicale's
+    free-busy resolves a TZID through a process-wide registry that the first VTIMEZONE
+    uploaded for that name fills, so on a shared server its answer depends on other tests."""
     cal = space.calendar("caseworkers", "mette")
     server.put_ics(cal + "series.ics", SERIES)
-    with connector(server.url) as conn:
+    with connector(server.url, use_server_free_busy=False) as conn:
         [item] = conn.fetch_changes(cal, None, *WINDOW).changed
         busy = conn.free_busy([cal], at(0), at(0, days=42))[cal]
     assert (item.uid, item.rrule, item.exdates) == (
