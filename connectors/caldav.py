@@ -117,7 +117,7 @@ class CalDAVConnector:
         multiget_batch: int = 100,
         write_attempts: int = 3,
         verify: bool | str = True,
-        use_server_free_busy: bool = True,
+        use_server_free_busy: bool = False,
     ) -> None:
         parts = urlsplit(url)
         if "@" in parts.netloc and username is None:  # credentials given inside the URL

@@ -213,13 +213,105 @@ class SyncConfig(_Strict):
     # with {id} and {email}, e.g. "http://dav.example/caseworkers/{id}/" or "{email}".
     caseworker_calendar: str | None = None
     room_calendar: str | None = None
+    # Several replicas on PostgreSQL divide the calendars by leases of this length; a replica
+    # that dies loses its calendars to the others after at most this long.
+    lease_seconds: float = Field(60, ge=2, le=3600)
+
+
+class DashboardUser(_Strict):
+    """A local dashboard account. ``password_hash`` is an argon2 hash (make one with
+    ``python -c "from syncd.web.auth import hash_password; print(hash_password('...'))"``)."""
+
+    name: str = Field(min_length=1, max_length=200)
+    display_name: str | None = None
+    password_hash: str
+    role: Literal["coordinator", "viewer"] = "viewer"
+
+    @field_validator("password_hash")
+    @classmethod
+    def _argon2(cls, value: str) -> str:
+        if not value.startswith("$argon2"):
+            raise ValueError("password_hash must be an argon2 hash ('$argon2id$...')")
+        return value
+
+
+class OIDCConfig(_Strict):
+    """OpenID Connect sign-in (e.g. Microsoft Entra ID): authorization code flow with PKCE.
+
+    ``issuer`` is e.g. ``https://login.microsoftonline.com/<tenant>/v2.0``; its discovery
+    document is read from ``<issuer>/.well-known/openid-configuration``. The role comes from the
+    ``role_claim`` of the ID token (Entra app roles: ``roles``)."""
+
+    issuer: str
+    client_id: str
+    client_secret: str | None = None
+    client_secret_env: str | None = None
+    client_secret_file: str | None = None
+    scopes: tuple[str, ...] = ("openid", "profile", "email")
+    role_claim: str = "roles"
+    coordinator_values: tuple[str, ...] = ()
+    viewer_values: tuple[str, ...] = ()
+    default_role: Literal["coordinator", "viewer"] | None = None  # None: no matching role, no entry
+    name_claim: str = "name"
+    username_claim: str = "preferred_username"
+    redirect_url: str | None = None  # default: <this server>/dashboard/oidc/callback
+    button_text: str = "Log ind med Microsoft Entra ID"
+    timeout_seconds: float = Field(10, gt=0, le=120)
+
+    def resolved_secret(self) -> str | None:
+        return read_secret(
+            self.client_secret,
+            self.client_secret_env,
+            self.client_secret_file,
+            "dashboard.oidc.client_secret",
+        )
 
 
 class DashboardConfig(_Strict):
+    """The room coordinators' dashboard under /dashboard.
+
+    Secrets: ``session_secret`` signs session cookies (and, without ``feed_secret``, the secret
+    iCalendar feed URLs); give it as ``session_secret_env``/``_file``. Without one, a random
+    secret is made at start-up: sessions and feed URLs then end with the process."""
+
     enabled: bool = True
     session_secret: str | None = None
     session_secret_env: str | None = None
-    users: tuple[dict[str, str], ...] = ()
+    session_secret_file: str | None = None
+    feed_secret: str | None = None
+    feed_secret_env: str | None = None
+    feed_secret_file: str | None = None
+    session_hours: float = Field(8, gt=0, le=24 * 14)
+    # "auto": Secure cookies when the request came over https (also behind a proxy that sets
+    # X-Forwarded-Proto and is trusted by uvicorn).
+    cookie_secure: Literal["auto", "always", "never"] = "auto"
+    live_poll_seconds: float = Field(1.0, ge=0.1, le=60)
+    day_start_hour: int = Field(8, ge=0, le=23)
+    day_end_hour: int = Field(17, ge=1, le=24)
+    users: tuple[DashboardUser, ...] = ()
+    oidc: OIDCConfig | None = None
+
+    @model_validator(mode="after")
+    def _checks(self) -> DashboardConfig:
+        if self.day_end_hour <= self.day_start_hour:
+            raise ValueError("day_end_hour must be after day_start_hour")
+        names = [u.name.casefold() for u in self.users]
+        if len(names) != len(set(names)):
+            raise ValueError("users: a name appears twice")
+        return self
+
+    def resolved_session_secret(self) -> str | None:
+        return read_secret(
+            self.session_secret,
+            self.session_secret_env,
+            self.session_secret_file,
+            "dashboard.session_secret",
+        )
+
+    def resolved_feed_secret(self) -> str | None:
+        return read_secret(
+            self.feed_secret, self.feed_secret_env, self.feed_secret_file, "dashboard.feed_secret"
+        )
 
 
 class Config(_Strict):

@@ -67,13 +67,14 @@ def open_runtime(
     """Open the store (creating or upgrading the schema), write the directory into it and build
     the services. ``directory`` defaults to the configured one."""
     db = Database(config.database_url)
-    if migrate:
-        db.upgrade()
     directory = directory if directory is not None else config.directory()
     directory = with_calendar_ids(directory, config)
-    with db.write() as s:
-        if directory.sites or directory.rooms or directory.caseworkers:
-            save_directory(s, directory)
+    with db.startup_lock():
+        if migrate:
+            db.upgrade()
+        with db.write() as s:
+            if directory.sites or directory.rooms or directory.caseworkers:
+                save_directory(s, directory)
     with db.read() as s:
         index = DirectoryIndex(load_directory(s, config.publishing.closing_days))
     service = BookingService(

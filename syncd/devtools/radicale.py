@@ -1,4 +1,4 @@
-"""A real Radicale CalDAV server in a subprocess, for tests, the demo and benchmarks.
+"""A real Radicale CalDAV server in a subprocess, for tests, demos and benchmarks.
 
 Tests talk to a real server rather than a fake because CalDAV servers differ in the details that
 matter (sync tokens, preconditions, UID conflicts, free-busy). Radicale starts in well under a

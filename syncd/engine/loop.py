@@ -19,7 +19,8 @@ from sqlalchemy import select
 from connectors.base import Connector, ConnectorError, PushSource, Throttled
 from mappings.rules import Rules, load_rules
 from syncd import metrics
-from syncd.engine.outbox import OutboxWorker
+from syncd.engine.leases import LeaseLost, Leases
+from syncd.engine.outbox import OutboxWorker, replica_id
 from syncd.engine.sync import CalendarSync, SyncReport
 from syncd.engine.targets import Target, targets
 from syncd.engine.webhooks import WebhookSender
@@ -53,12 +54,21 @@ def backoff_seconds(failures: int, cap: float, hint: float | None = None) -> flo
 
 
 class Engine:
-    def __init__(self, rt: Runtime, connector: Connector, rules: Rules | None = None) -> None:
+    def __init__(
+        self,
+        rt: Runtime,
+        connector: Connector,
+        rules: Rules | None = None,
+        *,
+        owner: str | None = None,
+    ) -> None:
         self.rt = rt
         self.connector = connector
         self.rules = rules or load_rules(rt.config.sync.rules_file)
-        self.sync = CalendarSync(rt, connector, self.rules)
-        self.outbox = OutboxWorker(rt, connector, self.rules)
+        self.owner = owner or replica_id()
+        self.leases = Leases(rt, self.owner)
+        self.sync = CalendarSync(rt, connector, self.rules, self.leases)
+        self.outbox = OutboxWorker(rt, connector, self.rules, owner=self.owner)
         self.webhooks = WebhookSender(rt)
         self.stop_event = threading.Event()
         self.outbox_wakeup = threading.Event()
@@ -78,7 +88,7 @@ class Engine:
         now = rt.clock()
         report = CycleReport(started=now)
         requests_before = getattr(self.connector, "requests_made", None)
-        all_targets = targets(rt.index)
+        all_targets = self.leases.claim(targets(rt.index))
         report.calendars = len(all_targets)
         with rt.db.read() as s:
             states = {st.calendar_id: st for st in s.scalars(select(SyncStateRow))}
@@ -157,6 +167,13 @@ class Engine:
             metrics.CONNECTOR_REQUESTS.labels(name, "sync", "error").inc()
             self._record_failure(target, exc, None)
             return str(exc)
+        except LeaseLost as exc:
+            log.info(
+                "calendar taken over by another replica",
+                calendar=target.calendar_id,
+                detail=str(exc),
+            )
+            return str(exc)
         except Exception as exc:  # a bug in one calendar must not stop the cycle
             log.exception("calendar sync crashed", calendar=target.calendar_id)
             self._record_failure(target, exc, None)
@@ -215,11 +232,16 @@ class Engine:
             self._threads.append(thread)
 
     def stop(self, timeout: float = 30) -> None:
+        """Stop the threads and hand our calendars to the other replicas at once."""
         self.stop_event.set()
         self.outbox_wakeup.set()
         self.cycle_wakeup.set()
         for thread in self._threads:
             thread.join(timeout=timeout)
+        try:
+            self.leases.release_all()
+        except Exception:
+            log.exception("could not release leases; they expire by themselves")
 
     def _sync_loop(self) -> None:
         interval = self.rt.config.sync.poll_interval_seconds

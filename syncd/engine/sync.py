@@ -19,6 +19,7 @@ from mappings.rules import Rules
 from syncd.domain.model import BookingStatus
 from syncd.domain.slots import Interval, WindowOccurrence
 from syncd.engine.items import interpret, item_from_json, item_to_json
+from syncd.engine.leases import Leases
 from syncd.engine.outbox import booking_for_external_id
 from syncd.engine.targets import Target
 from syncd.runtime import Runtime
@@ -55,10 +56,13 @@ def horizon(rt: Runtime) -> tuple[datetime, datetime]:
 
 
 class CalendarSync:
-    def __init__(self, rt: Runtime, connector: Connector, rules: Rules) -> None:
+    def __init__(
+        self, rt: Runtime, connector: Connector, rules: Rules, leases: Leases | None = None
+    ) -> None:
         self.rt = rt
         self.connector = connector
         self.rules = rules
+        self.leases = leases
 
     def sync(self, target: Target, *, marker: str | None = None) -> SyncReport:
         """Fetch and apply one calendar's changes. Connector errors propagate to the caller,
@@ -103,6 +107,8 @@ class CalendarSync:
         report.quarantined = len(bad)
 
         with rt.db.write() as s:
+            if self.leases is not None:
+                self.leases.check(s, target.calendar_id)
             self._store_items(s, target, changed, removed, known)
             self._store_quarantine(s, target, bad, set(items) | set(removed), now)
             if target.kind == "caseworker":

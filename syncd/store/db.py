@@ -77,6 +77,22 @@ class Database:
         with self._read() as session, session.begin():
             yield session
 
+    @contextmanager
+    def startup_lock(self) -> Iterator[None]:
+        """Replicas starting together on PostgreSQL take turns at migrating and writing the
+        directory (a session advisory lock); SQLite has one process only."""
+        if self.is_sqlite:
+            yield
+            return
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT pg_advisory_lock(4807296)")
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.exec_driver_sql("SELECT pg_advisory_unlock(4807296)")
+                conn.commit()
+
     def upgrade(self) -> None:
         """Bring the schema to the newest migration (a fresh database gets the whole schema)."""
         from alembic import command

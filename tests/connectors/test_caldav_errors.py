@@ -265,14 +265,14 @@ def _people_calendar(server: RadicaleServer, space: Space) -> str:
 def test_free_busy_fallback_matches_the_server(server: RadicaleServer, space: Space, proxy) -> None:
     cal = _people_calendar(server, space)
     start, end = at(0), at(0, days=21)
-    with connector(server.url) as native:
+    with connector(server.url, use_server_free_busy=True) as native:
         expected = native.free_busy([cal], start, end)[cal]
     proxy.intercept = lambda seen: (
         Reply(501, {}, b"free-busy-query not implemented")
         if seen.report_kind == "free-busy-query"
         else None
     )
-    with connector(proxy.url) as conn:
+    with connector(proxy.url, use_server_free_busy=True) as conn:
         fallback = conn.free_busy([via(proxy.url, cal)], start, end)[via(proxy.url, cal)]
         conn.free_busy([via(proxy.url, cal)], start, end)  # remembered: no second attempt
     assert fallback == expected

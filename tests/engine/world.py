@@ -116,7 +116,7 @@ class World:
         return make_world(self.server, self.rt.config.database_url, self.rt.clock)
 
 
-def make_world(server: RadicaleServer, database_url: str, clock) -> World:
+def make_world(server: RadicaleServer, database_url: str, clock, owner: str | None = None) -> World:
     for cw in CASEWORKERS:
         _ensure(server, "caseworkers", cw, "caseworker")
     for room in ROOMS:
@@ -136,7 +136,7 @@ def make_world(server: RadicaleServer, database_url: str, clock) -> World:
     config = parse_config(data)
     rt = open_runtime(config, clock=clock)
     connector = CalDAVConnector(server.url, calendar_homes=dict(config.backend.homes))  # type: ignore[union-attr]
-    engine = Engine(rt, connector, default_rules())
+    engine = Engine(rt, connector, default_rules(), owner=owner)
     return World(server, rt, engine, connector)
 
 
