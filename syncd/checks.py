@@ -7,7 +7,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from connectors.base import ConnectorError, ProbeResult
-from syncd.config import Config
+from syncd.config import Config, ConfigError
 
 
 def check_calendars(config: Config, out: Callable[[str], None] = print) -> int:
@@ -18,8 +18,8 @@ def check_calendars(config: Config, out: Callable[[str], None] = print) -> int:
 
     rt = open_from_config(config)
     try:
-        connector = make_connector(config)
-    except (ConnectorError, ValueError) as exc:
+        connector = make_connector(config, rt.index)
+    except (ConnectorError, ValueError, ConfigError) as exc:
         out(f"backend {config.backend.kind}: FAILED: {exc}")
         return 1
     if connector is None:

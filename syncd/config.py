@@ -160,37 +160,36 @@ class CalDAVBackend(_Strict):
     max_connections: int = Field(8, ge=1, le=64)
 
 
-class EWSBackend(_Strict):
+class _PassThroughBackend(BaseModel):
+    """A backend whose settings the connector itself validates (unknown keys are errors there,
+    reported as ``backend.<key>``). Any setting may come from the environment as ``<key>_env``."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    def settings(self) -> dict[str, Any]:
+        data = {k: v for k, v in self.model_dump().items() if k != "kind"}
+        for key in [k for k in data if k.endswith("_env")]:
+            env = data.pop(key)
+            data[key.removesuffix("_env")] = read_secret(None, env, None, f"backend.{key}")
+        return data
+
+
+class EWSBackend(_PassThroughBackend):
+    """Exchange Server over EWS: endpoint, auth (ntlm|basic|oauth|none), username/password,
+    OAuth tenant_id/client_id with certificate_key_pem + certificate_thumbprint, impersonation,
+    mailboxes, rooms, ... (see connectors/ews_config.py and docs/admin-guide.md)."""
+
     kind: Literal["ews"]
     endpoint: str
-    auth: Literal["ntlm", "basic", "oauth", "noauth"] = "ntlm"
-    username: str | None = None
-    password: str | None = None
-    password_env: str | None = None
-    password_file: str | None = None
-    tenant_id: str | None = None
-    client_id: str | None = None
-    certificate_file: str | None = None
-    certificate_thumbprint: str | None = None
-    client_secret_env: str | None = None
-    impersonation: bool = True
-    max_connections: int = Field(8, ge=1, le=64)
-    options: dict[str, Any] = {}
 
 
-class GraphBackend(_Strict):
+class GraphBackend(_PassThroughBackend):
+    """Exchange Online over Microsoft Graph: tenant_id, client_id, private_key_file +
+    thumbprint (or client_secret_file), room_lists, ... (see connectors/graph.py)."""
+
     kind: Literal["graph"]
     tenant_id: str
     client_id: str
-    certificate_file: str | None = None
-    certificate_thumbprint: str | None = None
-    client_secret: str | None = None
-    client_secret_env: str | None = None
-    client_secret_file: str | None = None
-    authority: str | None = None
-    graph_url: str = "https://graph.microsoft.com/v1.0"
-    max_connections: int = Field(8, ge=1, le=64)
-    options: dict[str, Any] = {}
 
 
 class NoBackend(_Strict):

@@ -45,7 +45,7 @@ def make_engine(rt: Runtime):  # type: ignore[no-untyped-def]
     from syncd.engine.factory import make_connector
     from syncd.engine.loop import Engine
 
-    connector = make_connector(rt.config)
+    connector = make_connector(rt.config, rt.index)
     return Engine(rt, connector) if connector is not None else None
 
 

@@ -33,6 +33,7 @@ from syncd.store.bookings import BookingView
 from syncd.store.errors import BookingError, InvalidError
 from syncd.store.offers import OfferQuery, find_offers
 from syncd.store.tables import EventFeedRow
+from syncd.web import mount_dashboard
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "Missing or unknown API key"},
@@ -65,6 +66,8 @@ def create_app(rt: Runtime) -> FastAPI:
         {k.resolved_hash(): Client(k.name, frozenset(k.scopes)) for k in rt.config.api.keys}
     )
     app.state.runtime = rt
+    if rt.config.dashboard.enabled:
+        mount_dashboard(app, rt)
     mount_ops(app, rt)
 
     @app.exception_handler(BookingError)

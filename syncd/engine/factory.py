@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from connectors.base import Connector
 from syncd.config import CalDAVBackend, Config, ConfigError, EWSBackend, GraphBackend, read_secret
+from syncd.store.directory import DirectoryIndex
 
 
-def make_connector(config: Config) -> Connector | None:
+def make_connector(config: Config, index: DirectoryIndex | None = None) -> Connector | None:
+    """The connector for ``config.backend``; mailboxes and rooms not named in the backend's own
+    settings are taken from the directory (``index``)."""
     backend = config.backend
     if isinstance(backend, CalDAVBackend):
         from connectors.caldav import CalDAVConnector
@@ -26,11 +31,54 @@ def make_connector(config: Config) -> Connector | None:
     if isinstance(backend, EWSBackend):
         from connectors.ews import EWSConnector
 
-        return EWSConnector.from_config(backend, config)  # type: ignore[attr-defined]
+        settings = backend.settings()
+        for key in ("password", "certificate_key_pem"):
+            path = (
+                settings.pop(f"{key}_file", None)
+                if key != "certificate_key_pem"
+                else settings.pop("certificate_key_file", None)
+            )
+            if path:
+                settings[key] = _read(path, f"backend.{key}_file")
+        settings.setdefault("timezone", config.timezone)
+        settings.setdefault("territory", config.sync.territory)
+        if index is not None:
+            settings.setdefault(
+                "mailboxes", [c.calendar_id for c in index.directory.caseworkers if c.calendar_id]
+            )
+            settings.setdefault(
+                "rooms",
+                [
+                    {"email": r.calendar_id, "name": r.name, "capacity": r.capacity}
+                    for r in index.directory.rooms
+                    if r.calendar_id
+                ],
+            )
+        return _build(lambda: EWSConnector(settings), "ews")
     if isinstance(backend, GraphBackend):
         from connectors.graph import GraphConnector
 
-        return GraphConnector.from_config(backend, config)  # type: ignore[attr-defined]
+        settings = backend.settings()
+        settings.setdefault("territory", config.sync.territory)
+        if index is not None:
+            settings.setdefault(
+                "mailboxes", [c.calendar_id for c in index.directory.caseworkers if c.calendar_id]
+            )
+        return _build(lambda: GraphConnector.from_config(settings), "graph")
     if backend.kind == "none":
         return None
     raise ConfigError(f"backend.kind: unknown backend {backend.kind!r}")
+
+
+def _read(path: str, what: str) -> str:
+    try:
+        return Path(path).read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"{what}: cannot read {path}: {exc.strerror}") from None
+
+
+def _build(make, kind: str) -> Connector:  # type: ignore[no-untyped-def]
+    try:
+        return make()
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"backend ({kind}): {exc}") from None

@@ -13,6 +13,7 @@ from mappings.classify import classify
 from mappings.recurrence import expand
 from mappings.rules import Rules
 from syncd.domain.slots import Interval, WindowOccurrence
+from syncd.engine.ownership import is_ours
 
 
 def _when(value: datetime | date | None) -> Any:
@@ -106,7 +107,7 @@ def interpret(
     neither. Raises ``ItemParseError`` for recurrence that cannot be expanded."""
     windows: list[WindowOccurrence] = []
     busy: list[Interval] = []
-    if item.external_id:
+    if is_ours(item):
         return Meaning(windows, busy)
     for occ in expand(item, horizon[0], horizon[1], zone=zone):
         source = occ.source or item

@@ -23,6 +23,7 @@ from mappings.render import BookingView, render_booking
 from mappings.rules import Rules
 from syncd import metrics
 from syncd.domain.model import BookingStatus, Mode
+from syncd.engine.ownership import external_id_for
 from syncd.logs import get_logger
 from syncd.runtime import Runtime
 from syncd.store.rooms import active_room
@@ -31,15 +32,6 @@ from syncd.store.tables import BookingRow, CalendarEventRow, OutboxRow
 log = get_logger("syncd.outbox")
 LEASE = timedelta(seconds=120)
 MAX_DELAY = timedelta(hours=1)
-
-
-def external_id_for(booking_id: str) -> str:
-    """Our stable id on every event written for a booking (caseworker's and room's)."""
-    return f"selvbook-{booking_id}"
-
-
-def booking_for_external_id(external_id: str) -> str | None:
-    return external_id.removeprefix("selvbook-") if external_id.startswith("selvbook-") else None
 
 
 def replica_id() -> str:

@@ -20,7 +20,7 @@ from syncd.domain.model import BookingStatus
 from syncd.domain.slots import Interval, WindowOccurrence
 from syncd.engine.items import interpret, item_from_json, item_to_json
 from syncd.engine.leases import Leases
-from syncd.engine.outbox import booking_for_external_id
+from syncd.engine.ownership import booking_for_external_id, our_id
 from syncd.engine.targets import Target
 from syncd.runtime import Runtime
 from syncd.store import readback
@@ -184,8 +184,9 @@ class CalendarSync:
                 s.add(row)
             row.uid = item.uid[:500]
             row.etag = item.etag
-            row.kind = "own" if item.external_id else "item"
-            row.external_id = item.external_id
+            ours = our_id(item)
+            row.kind = "own" if ours else "item"
+            row.external_id = ours
             row.payload = item_to_json(item)
 
     def _store_quarantine(
@@ -251,7 +252,7 @@ class CalendarSync:
         now: datetime,
     ) -> None:
         rt = self.rt
-        own_changed = {i.external_id: i for i in changed.values() if i.external_id}
+        own_changed = {our_id(i): i for i in changed.values() if our_id(i)}
         own_removed = {known[h].external_id for h in removed if known[h].external_id}
         events = self._events_by_external_id(
             s, target.calendar_id, set(own_changed) | {x for x in own_removed if x}

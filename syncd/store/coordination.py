@@ -1,0 +1,733 @@
+"""What a room coordinator may do to rooms: pin a conversation to a room, move it, unpin it, ask
+the allocator for a room, block a room for a period, release a block, and retry a calendar write.
+
+Each operation is one write transaction that goes through the same allocator and invariants as a
+booking, writes outbox entries wherever a calendar must change, tells the front end through the
+event feed when a conversation's room changes, and leaves an audit line with who, what and why.
+Messages are Danish: coordinators read them. Who may call these is the web layer's business;
+here ``actor`` is just the name that goes into the audit log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from mappings.privacy import contains_cpr
+from syncd.domain.model import BookingStatus, Mode, Room
+from syncd.rooms import allocator
+from syncd.rooms.model import AllocationRequest, Preferences, RoomSpec
+from syncd.store import readback
+from syncd.store import rooms as room_ops
+from syncd.store.bookings import Clock, utcnow
+from syncd.store.db import Database
+from syncd.store.directory import DirectoryIndex
+from syncd.store.errors import ConflictError, InvalidError, NotFoundError
+from syncd.store.journal import audit, emit, enqueue_calendar_sync
+from syncd.store.tables import BookingRow, BusyRow, OutboxRow, RoomAllocationRow, RoomBlockRow
+
+if TYPE_CHECKING:
+    from syncd.runtime import Runtime
+
+CONFLICT_BLOCKED = "Mødelokalet er blokeret, og intet andet egnet lokale er ledigt"
+CONFLICT_DISPLACED = (
+    "Lokalet blev givet til en fastgjort samtale, og intet andet egnet lokale er ledigt"
+)
+# Conflicts that are about the room only: solved once the conversation has a room again.
+ROOM_CONFLICTS = frozenset(
+    {
+        readback.CONFLICT_NO_ROOM,
+        readback.CONFLICT_ROOM_TAKEN,
+        CONFLICT_BLOCKED,
+        CONFLICT_DISPLACED,
+    }
+)
+FEATURE_NAMES = {"wheelchair": "kørestolsadgang", "video": "videoudstyr"}
+MAX_REASON = 500
+MAX_BLOCK = timedelta(days=366)
+
+
+@dataclass(frozen=True)
+class Rehoused:
+    """A conversation that lost its room to an operation, and where it went (None: nowhere, so
+    it is now a conflict)."""
+
+    booking_id: str
+    reference: str
+    previous_room: str | None
+    room_id: str | None
+
+
+@dataclass(frozen=True)
+class RoomChange:
+    booking_id: str
+    reference: str
+    previous_room: str | None
+    room_id: str | None
+    pinned: bool
+    rehoused: tuple[Rehoused, ...] = ()
+
+    @property
+    def conflicts(self) -> list[Rehoused]:
+        return [r for r in self.rehoused if r.room_id is None]
+
+
+@dataclass(frozen=True)
+class BlockChange:
+    block_id: int
+    room_id: str
+    start: datetime
+    end: datetime
+    active: bool
+    rehoused: tuple[Rehoused, ...] = ()
+
+    @property
+    def conflicts(self) -> list[Rehoused]:
+        return [r for r in self.rehoused if r.room_id is None]
+
+
+def check_reason(reason: str, *, required: bool = False) -> str:
+    """Free text goes into the audit log and onto screens: short, and never a CPR number."""
+    text = " ".join(reason.split())
+    if required and not text:
+        raise InvalidError("Angiv en begrundelse", code="reason_required")
+    if len(text) > MAX_REASON:
+        raise InvalidError(f"Begrundelsen må højst være {MAX_REASON} tegn", code="reason_too_long")
+    if contains_cpr(text):
+        raise InvalidError("Begrundelsen må ikke indeholde et CPR-nummer", code="cpr_not_allowed")
+    return text
+
+
+class CoordinationService:
+    def __init__(
+        self,
+        db: Database,
+        index: DirectoryIndex,
+        *,
+        zone: ZoneInfo,
+        clock: Clock = utcnow,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.index = index
+        self.zone = zone
+        self.clock = clock
+        self.on_change = on_change
+
+    @classmethod
+    def for_runtime(cls, rt: Runtime) -> CoordinationService:
+        """Built per use, so a reloaded directory and the engine's wake-up are always current."""
+        return cls(rt.db, rt.index, zone=rt.zone, clock=rt.clock, on_change=rt.bookings.on_change)
+
+    # -- conversations -----------------------------------------------------------------------
+
+    def pin(
+        self, booking_id: str, room_id: str | None = None, *, actor: str, reason: str = ""
+    ) -> RoomChange:
+        """Pin the conversation to ``room_id`` (default: the room it has). Re-packing never
+        moves a pinned allocation. Conversations in the way are given other rooms by the
+        allocator, or become conflicts; a foreign meeting, a block or another pinned
+        conversation in the way refuses the pin."""
+        reason = check_reason(reason)
+        now = self.clock()
+        with self._write() as s:
+            booking = self._conversation(s, booking_id)
+            alloc = self._allocation(s, booking.id)
+            target = room_id or (alloc.room_id if alloc else None)
+            if target is None:
+                raise InvalidError(
+                    "Samtalen har intet lokale: vælg det lokale, den skal fastgøres i",
+                    code="room_required",
+                )
+            if alloc is not None and alloc.room_id == target:
+                if not alloc.pinned:
+                    alloc.pinned = True
+                    audit(
+                        s,
+                        actor,
+                        "room.pinned",
+                        now,
+                        booking_id=booking.id,
+                        room_id=target,
+                        reason=reason,
+                    )
+                return RoomChange(booking.id, booking.reference, target, target, True)
+            self._check_suitable(booking, target)
+            self._check_not_occupied(s, target, booking, allocations=False)
+            in_the_way = self._allocations_in(s, target, booking)
+            pinned = [b for a, b in in_the_way if a.pinned]
+            if pinned:
+                raise ConflictError(
+                    f"{self._room_name(target)} er fastgjort til samtale {pinned[0].reference} "
+                    "på det tidspunkt",
+                    code="room_pinned",
+                )
+            previous = alloc.room_id if alloc else None
+            for other_alloc, _ in in_the_way:
+                self._release(
+                    other_alloc, now, f"fortrængt af fastgjort samtale {booking.reference}"
+                )
+            if alloc is not None:
+                self._release(alloc, now, f"fastgjort i {target}")
+            s.flush()
+            self._insert(s, booking, target, now, pinned=True, reason=reason or "fastgjort")
+            s.flush()
+            rehoused = self._rehouse(
+                s,
+                [b for _, b in in_the_way],
+                now,
+                actor=actor,
+                reason=f"fortrængt af fastgjort samtale {booking.reference}",
+                conflict=CONFLICT_DISPLACED,
+                released={b.id: a.room_id for a, b in in_the_way},
+            )
+            self._room_changed(s, booking, previous, target, now)
+            audit(
+                s,
+                actor,
+                "room.pinned",
+                now,
+                booking_id=booking.id,
+                room_id=target,
+                reason=reason,
+                previous_room=previous,
+                displaced=[r.booking_id for r in rehoused],
+            )
+            change = RoomChange(booking.id, booking.reference, previous, target, True, rehoused)
+        self._notify()
+        return change
+
+    def unpin(self, booking_id: str, *, actor: str, reason: str = "") -> RoomChange:
+        """Let the allocator move the conversation again when it re-packs (no calendar change)."""
+        reason = check_reason(reason)
+        now = self.clock()
+        with self._write() as s:
+            booking = self._conversation(s, booking_id)
+            alloc = self._allocation(s, booking.id)
+            if alloc is None:
+                raise InvalidError("Samtalen har intet lokale", code="no_room")
+            if alloc.pinned:
+                alloc.pinned = False
+                audit(
+                    s,
+                    actor,
+                    "room.unpinned",
+                    now,
+                    booking_id=booking.id,
+                    room_id=alloc.room_id,
+                    reason=reason,
+                )
+            return RoomChange(booking.id, booking.reference, alloc.room_id, alloc.room_id, False)
+
+    def move(self, booking_id: str, room_id: str, *, actor: str, reason: str = "") -> RoomChange:
+        """Move the conversation to another room that suits it and is free for its whole time
+        (buffers included). A pinned conversation stays pinned in its new room. A conversation
+        without a room gets this one."""
+        reason = check_reason(reason)
+        now = self.clock()
+        with self._write() as s:
+            booking = self._conversation(s, booking_id)
+            alloc = self._allocation(s, booking.id)
+            if alloc is not None and alloc.room_id == room_id:
+                raise InvalidError(
+                    f"Samtalen er allerede i {self._room_name(room_id)}", code="same_room"
+                )
+            self._check_suitable(booking, room_id)
+            self._check_not_occupied(s, room_id, booking, allocations=True)
+            previous = alloc.room_id if alloc else None
+            pinned = bool(alloc and alloc.pinned)
+            if alloc is not None:
+                self._release(alloc, now, f"flyttet til {room_id}")
+                s.flush()
+            self._insert(s, booking, room_id, now, pinned=pinned, reason=reason or "flyttet")
+            s.flush()
+            self._room_changed(s, booking, previous, room_id, now)
+            audit(
+                s,
+                actor,
+                "room.assigned",
+                now,
+                booking_id=booking.id,
+                room_id=room_id,
+                reason=reason,
+                previous_room=previous,
+            )
+            change = RoomChange(booking.id, booking.reference, previous, room_id, pinned)
+        self._notify()
+        return change
+
+    def find_room(self, booking_id: str, *, actor: str, reason: str = "") -> RoomChange:
+        """Ask the allocator for a room for a conversation that has none, exactly as for a new
+        booking (later, unpinned allocations may be re-packed to make room)."""
+        reason = check_reason(reason)
+        now = self.clock()
+        with self._write() as s:
+            booking = self._conversation(s, booking_id)
+            if self._allocation(s, booking.id) is not None:
+                raise InvalidError("Samtalen har allerede et lokale", code="has_room")
+            ctx = self._context(s, [booking], now)
+            request = self._request(booking, now)
+            plan = allocator.allocate(request, ctx.existing, ctx.rooms, ctx.occupied, Preferences())
+            room = plan.assignments.get(booking.id)
+            if room is None:
+                raise ConflictError(
+                    "Intet egnet mødelokale er ledigt på samtalens tidspunkt", code="no_room"
+                )
+            room_ops.apply_plan(
+                s,
+                plan,
+                {booking.id: booking},
+                ctx,
+                now,
+                actor=actor,
+                reason=reason or "lokale fundet af koordinator",
+            )
+            self._room_changed(s, booking, None, room, now)
+            audit(
+                s,
+                actor,
+                "room.found",
+                now,
+                booking_id=booking.id,
+                room_id=room,
+                reason=reason,
+                moved=[m.booking_id for m in plan.moves],
+            )
+            change = RoomChange(booking.id, booking.reference, None, room, False)
+        self._notify()
+        return change
+
+    # -- rooms -------------------------------------------------------------------------------
+
+    def block_room(
+        self, room_id: str, start: datetime, end: datetime, *, actor: str, reason: str
+    ) -> BlockChange:
+        """Take the room out of use for [start, end) (maintenance, a course). Conversations
+        that hold it then (and have not ended) get other rooms from the allocator, or become
+        conflicts; a pinned one loses its pin with the room."""
+        reason = check_reason(reason, required=True)
+        self._room(room_id)
+        if start.tzinfo is None or end.tzinfo is None:
+            raise InvalidError("Tidspunkter skal have en tidszone", code="naive_time")
+        if end <= start:
+            raise InvalidError("Slutningen skal ligge efter starten", code="invalid_period")
+        if end - start > MAX_BLOCK:
+            raise InvalidError("En blokering kan højst vare et år", code="invalid_period")
+        now = self.clock()
+        if end <= now:
+            raise InvalidError("Perioden er allerede forbi", code="invalid_period")
+        with self._write() as s:
+            block = RoomBlockRow(
+                room_id=room_id,
+                start=start,
+                end=end,
+                reason=reason,
+                created_by=actor,
+                created_at=now,
+                active=True,
+            )
+            s.add(block)
+            s.flush()
+            affected = [
+                booking
+                for _, booking in s.execute(
+                    select(RoomAllocationRow, BookingRow)
+                    .join(BookingRow, BookingRow.id == RoomAllocationRow.booking_id)
+                    .where(
+                        RoomAllocationRow.room_id == room_id,
+                        RoomAllocationRow.active,
+                        RoomAllocationRow.start < end,
+                        RoomAllocationRow.end > start,
+                        RoomAllocationRow.end > now,
+                    )
+                ).all()
+            ]
+            rehoused = self._rehouse(
+                s,
+                affected,
+                now,
+                actor=actor,
+                reason=f"lokalet er blokeret: {reason}",
+                conflict=CONFLICT_BLOCKED,
+            )
+            audit(
+                s,
+                actor,
+                "room.blocked",
+                now,
+                room_id=room_id,
+                reason=reason,
+                block_id=block.id,
+                start=start.isoformat(),
+                end=end.isoformat(),
+                moved={r.booking_id: r.room_id for r in rehoused if r.room_id},
+                conflicts=[r.booking_id for r in rehoused if r.room_id is None],
+            )
+            change = BlockChange(block.id, room_id, start, end, True, rehoused)
+        self._notify()
+        return change
+
+    def release_block(self, block_id: int, *, actor: str, reason: str = "") -> BlockChange:
+        """End a block. Conversations at the site that have no room during the block's period
+        are offered a room again (they stay as they are if none is free)."""
+        reason = check_reason(reason)
+        now = self.clock()
+        with self._write() as s:
+            block = s.get(RoomBlockRow, block_id)
+            if block is None:
+                raise NotFoundError("Blokeringen findes ikke", code="block_not_found")
+            if not block.active:
+                return BlockChange(block.id, block.room_id, block.start, block.end, False)
+            block.active = False
+            s.flush()
+            room = self._room(block.room_id)
+            roomless = [
+                b
+                for b in self._roomless(s, block.start, block.end, now)
+                if room.site_id in self.index.caseworkers[b.caseworker_id].sites
+            ]
+            rehoused = self._rehouse(
+                s, roomless, now, actor=actor, reason="blokering ophævet", conflict=None
+            )
+            audit(
+                s,
+                actor,
+                "room.unblocked",
+                now,
+                room_id=block.room_id,
+                reason=reason,
+                block_id=block.id,
+                rooms_found={r.booking_id: r.room_id for r in rehoused},
+            )
+            change = BlockChange(block.id, block.room_id, block.start, block.end, False, rehoused)
+        self._notify()
+        return change
+
+    # -- calendar writes ---------------------------------------------------------------------
+
+    def retry_outbox(self, entry_id: int, *, actor: str, reason: str = "") -> str:
+        """Try a failed calendar write again now (the failure stays visible until it works).
+        Returns the booking id."""
+        reason = check_reason(reason)
+        now = self.clock()
+        with self._write() as s:
+            entry = s.get(OutboxRow, entry_id)
+            if entry is None:
+                raise NotFoundError("Kalenderskrivningen findes ikke", code="outbox_not_found")
+            if entry.done_at is not None:
+                raise InvalidError("Kalenderskrivningen er allerede gennemført", code="outbox_done")
+            entry.next_attempt_at = now
+            entry.lease_owner = None
+            entry.lease_until = None
+            audit(
+                s,
+                actor,
+                "outbox.retried",
+                now,
+                booking_id=entry.booking_id,
+                reason=reason,
+                entry_id=entry.id,
+                attempts=entry.attempts,
+            )
+            booking_id = entry.booking_id
+        self._notify()
+        return booking_id
+
+    # -- internals ---------------------------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        """One transaction; a concurrent writer that took the same room first (PostgreSQL's
+        exclusion constraint) makes it a clean, retryable conflict."""
+        try:
+            with self.db.write() as s:
+                yield s
+        except IntegrityError:
+            raise ConflictError(
+                "Lokalerne blev ændret samtidig af en anden; prøv igen", code="concurrent_change"
+            ) from None
+
+    def _notify(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
+
+    def _room(self, room_id: str) -> Room:
+        room = self.index.rooms.get(room_id)
+        if room is None:
+            raise NotFoundError(f"Ukendt mødelokale {room_id!r}", code="room_not_found")
+        return room
+
+    def _room_name(self, room_id: str | None) -> str:
+        room = self.index.rooms.get(room_id or "")
+        return room.name if room else str(room_id)
+
+    def _conversation(self, s: Session, booking_id: str) -> BookingRow:
+        """A confirmed in-person conversation, locked against concurrent changes."""
+        q = select(BookingRow).where(BookingRow.id == booking_id)
+        if not self.db.is_sqlite:
+            q = q.with_for_update()
+        booking = s.scalar(q)
+        if booking is None:
+            raise NotFoundError("Samtalen findes ikke", code="booking_not_found")
+        if booking.status != BookingStatus.CONFIRMED.value:
+            raise ConflictError(
+                "Kun bekræftede samtaler kan få lokale af en koordinator", code="not_confirmed"
+            )
+        if not Mode(booking.mode).needs_room:
+            raise InvalidError("Samtalen foregår ikke ved fremmøde", code="no_room_needed")
+        return booking
+
+    def _allocation(self, s: Session, booking_id: str) -> RoomAllocationRow | None:
+        return s.scalar(
+            select(RoomAllocationRow).where(
+                RoomAllocationRow.booking_id == booking_id, RoomAllocationRow.active
+            )
+        )
+
+    def _request(self, booking: BookingRow, now: datetime) -> AllocationRequest:
+        return room_ops.request_for(
+            self.index,
+            booking,
+            current_room=None,
+            pinned=False,
+            frozen_before=room_ops.freeze_until(now, self.zone),
+        )
+
+    def _check_suitable(self, booking: BookingRow, room_id: str) -> None:
+        """The hard rules that do not depend on time, explained when they fail."""
+        room = self._room(room_id)
+        req = self._request(booking, self.clock())
+        spec = RoomSpec(room.id, room.site_id, room.capacity, room.features, room.floor)
+        if spec.site_id not in req.sites:
+            site = self.index.sites.get(spec.site_id)
+            raise InvalidError(
+                f"{room.name} ligger på {site.name if site else spec.site_id}, "
+                "som sagsbehandleren ikke bruger",
+                code="room_unsuitable",
+            )
+        if spec.capacity < req.min_capacity:
+            raise InvalidError(
+                f"{room.name} har {spec.capacity} pladser; samtalen kræver {req.min_capacity}",
+                code="room_unsuitable",
+            )
+        missing = sorted(req.features - spec.features)
+        if missing:
+            names = ", ".join(FEATURE_NAMES.get(f, f) for f in missing)
+            raise InvalidError(f"{room.name} mangler {names}", code="room_unsuitable")
+
+    def _check_not_occupied(
+        self, s: Session, room_id: str, booking: BookingRow, *, allocations: bool
+    ) -> None:
+        start, end = booking.busy_start, booking.busy_end
+        name = self._room_name(room_id)
+        if s.scalar(
+            select(RoomBlockRow.id).where(
+                RoomBlockRow.room_id == room_id,
+                RoomBlockRow.active,
+                RoomBlockRow.start < end,
+                RoomBlockRow.end > start,
+            )
+        ):
+            raise ConflictError(f"{name} er blokeret på det tidspunkt", code="room_blocked")
+        if s.scalar(
+            select(BusyRow.id).where(
+                BusyRow.owner_kind == "room",
+                BusyRow.owner_id == room_id,
+                BusyRow.start < end,
+                BusyRow.end > start,
+            )
+        ):
+            raise ConflictError(
+                f"{name} er optaget af en anden aftale i lokalets kalender", code="room_busy"
+            )
+        if allocations:
+            taken = self._allocations_in(s, room_id, booking)
+            if taken:
+                raise ConflictError(
+                    f"{name} er optaget af samtale {taken[0][1].reference} på det tidspunkt",
+                    code="room_taken",
+                )
+
+    def _allocations_in(
+        self, s: Session, room_id: str, booking: BookingRow
+    ) -> list[tuple[RoomAllocationRow, BookingRow]]:
+        rows = s.execute(
+            select(RoomAllocationRow, BookingRow)
+            .join(BookingRow, BookingRow.id == RoomAllocationRow.booking_id)
+            .where(
+                RoomAllocationRow.room_id == room_id,
+                RoomAllocationRow.active,
+                RoomAllocationRow.booking_id != booking.id,
+                RoomAllocationRow.start < booking.busy_end,
+                RoomAllocationRow.end > booking.busy_start,
+            )
+            .order_by(RoomAllocationRow.start)
+        ).all()
+        return [(a, b) for a, b in rows]
+
+    def _release(self, alloc: RoomAllocationRow, now: datetime, reason: str) -> None:
+        alloc.active = False
+        alloc.released_at = now
+        alloc.reason = reason
+
+    def _insert(
+        self,
+        s: Session,
+        booking: BookingRow,
+        room_id: str,
+        now: datetime,
+        *,
+        pinned: bool,
+        reason: str,
+    ) -> None:
+        s.add(
+            RoomAllocationRow(
+                booking_id=booking.id,
+                room_id=room_id,
+                start=booking.busy_start,
+                end=booking.busy_end,
+                active=True,
+                pinned=pinned,
+                created_at=now,
+                reason=reason,
+            )
+        )
+
+    def _room_changed(
+        self,
+        s: Session,
+        booking: BookingRow,
+        previous: str | None,
+        room: str | None,
+        now: datetime,
+    ) -> None:
+        """The conversation's room changed: the calendars and the front end must follow."""
+        if room is not None and booking.conflict in ROOM_CONFLICTS:
+            booking.conflict = None
+        booking.updated_at = now
+        booking.version += 1
+        enqueue_calendar_sync(s, booking.id, "room_changed_by_coordinator", now)
+        emit(
+            s,
+            "booking.room_changed",
+            booking.id,
+            {"reference": booking.reference, "room": room, "previous_room": previous},
+            now,
+        )
+
+    def _context(
+        self, s: Session, bookings: list[BookingRow], now: datetime
+    ) -> room_ops.RoomContext:
+        sites: set[str] = set()
+        for b in bookings:
+            sites |= self.index.caseworkers[b.caseworker_id].sites
+        return room_ops.load_context(
+            s,
+            self.index,
+            sites,
+            min(b.busy_start for b in bookings),
+            max(b.busy_end for b in bookings),
+            now,
+            self.zone,
+        )
+
+    def _roomless(
+        self, s: Session, start: datetime, end: datetime, now: datetime
+    ) -> list[BookingRow]:
+        """Confirmed in-person conversations in [start, end) that have not ended and have no
+        room."""
+        has_room = (
+            select(RoomAllocationRow.id)
+            .where(RoomAllocationRow.booking_id == BookingRow.id, RoomAllocationRow.active)
+            .exists()
+        )
+        return list(
+            s.scalars(
+                select(BookingRow)
+                .where(
+                    BookingRow.status == BookingStatus.CONFIRMED.value,
+                    BookingRow.mode == Mode.IN_PERSON.value,
+                    BookingRow.busy_start < end,
+                    BookingRow.busy_end > start,
+                    BookingRow.end > now,
+                    ~has_room,
+                )
+                .order_by(BookingRow.start)
+            )
+        )
+
+    def _rehouse(
+        self,
+        s: Session,
+        bookings: Iterable[BookingRow],
+        now: datetime,
+        *,
+        actor: str,
+        reason: str,
+        conflict: str | None,
+        released: dict[str, str | None] | None = None,
+    ) -> tuple[Rehoused, ...]:
+        """Release the rooms these conversations hold and let the allocator place them again
+        (fewest moves of others), one local day at a time since allocations never span days.
+        Those it cannot place become conflicts with ``conflict`` as the reason; with
+        ``conflict=None`` they are left exactly as they were (nothing is reported for them).
+        ``released`` names rooms the caller has released already (booking id -> room)."""
+        todo = {b.id: b for b in bookings}
+        if not todo:
+            return ()
+        previous = dict(released or {})
+        for b_id in sorted(todo):
+            if b_id not in previous:
+                previous[b_id] = room_ops.release_room(s, b_id, now, reason)
+        s.flush()
+        by_day: dict[object, list[BookingRow]] = {}
+        for b in sorted(todo.values(), key=lambda b: (b.busy_start, b.id)):
+            by_day.setdefault(b.busy_start.astimezone(self.zone).date(), []).append(b)
+        out: list[Rehoused] = []
+        for group in by_day.values():
+            ctx = self._context(s, group, now)
+            requests = [self._request(b, now) for b in group]
+            plan = allocator.reallocate(
+                requests, ctx.existing, ctx.rooms, ctx.occupied, Preferences()
+            )
+            room_ops.apply_plan(
+                s, plan, {b.id: b for b in group}, ctx, now, actor=actor, reason=reason
+            )
+            for b in group:
+                room = plan.assignments.get(b.id)
+                if room is None and conflict is None:
+                    continue
+                if room is None:
+                    b.conflict = conflict
+                    emit(
+                        s,
+                        "booking.room_lost",
+                        b.id,
+                        {"reference": b.reference, "room": previous[b.id]},
+                        now,
+                    )
+                    b.updated_at = now
+                    b.version += 1
+                    enqueue_calendar_sync(s, b.id, "room_lost", now)
+                else:
+                    self._room_changed(s, b, previous[b.id], room, now)
+                audit(
+                    s,
+                    actor,
+                    "room.reallocated",
+                    now,
+                    booking_id=b.id,
+                    room_id=room,
+                    reason=reason,
+                    previous_room=previous[b.id],
+                )
+                out.append(Rehoused(b.id, b.reference, previous[b.id], room))
+        return tuple(out)

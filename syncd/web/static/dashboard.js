@@ -1,0 +1,144 @@
+// Selvbook dashboard: live fragments, actions without reload, the conversation dialog.
+// No framework and no build step: the server renders HTML; this only fetches it again.
+(() => {
+  "use strict";
+  const base = document.querySelector('meta[name="dashboard-base"]').content;
+  const csrf = document.querySelector('meta[name="csrf-token"]')?.content || "";
+  const FETCH = { "X-Requested-With": "fetch" };
+
+  // -- toast -----------------------------------------------------------------------------
+  const toast = document.getElementById("toast");
+  let toastTimer = null;
+  function say(message, ok) {
+    toast.textContent = message;
+    toast.className = ok ? "ok" : "bad";
+    toast.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => { toast.hidden = true; }, ok ? 6000 : 12000);
+  }
+
+  // -- fragments -------------------------------------------------------------------------
+  async function refresh(section) {
+    const response = await fetch(section.dataset.fragment, { headers: FETCH, credentials: "same-origin" });
+    if (response.status === 401) { location.reload(); return; }
+    if (!response.ok) return;
+    const html = await response.text();
+    if (section.dataset.html !== html) {
+      section.innerHTML = html;
+      section.dataset.html = html;
+    }
+  }
+
+  let pending = new Set();
+  let pendingTimer = null;
+  // Refresh the fragments that listen to any of ``topics`` (all of them for null).
+  function refreshTopics(topics) {
+    (topics || ["*"]).forEach((t) => pending.add(t));
+    clearTimeout(pendingTimer);
+    pendingTimer = setTimeout(() => {
+      const wanted = pending;
+      pending = new Set();
+      document.querySelectorAll("[data-fragment]").forEach((section) => {
+        const listens = (section.dataset.topics || "").split(" ");
+        if (wanted.has("*") || listens.some((t) => wanted.has(t))) refresh(section);
+      });
+    }, 120);
+  }
+
+  // -- live ------------------------------------------------------------------------------
+  const liveBadge = document.getElementById("live-status");
+  function setLive(state) {
+    if (!liveBadge) return;
+    liveBadge.dataset.state = state;
+    liveBadge.title = state === "on" ? "Opdateres automatisk" : "Forbindelsen er afbrudt; prøver igen";
+  }
+  let connectedBefore = false;
+  function connect() {
+    const events = new EventSource(base + "/live");
+    events.addEventListener("hello", () => {
+      setLive("on");
+      if (connectedBefore) refreshTopics(null); // we may have missed something meanwhile
+      connectedBefore = true;
+    });
+    events.addEventListener("change", (e) => refreshTopics(JSON.parse(e.data)));
+    events.onerror = () => {
+      setLive("off");
+      if (events.readyState === EventSource.CLOSED) {
+        // The server refused (signed out?) or is gone: look, then reconnect or sign in again.
+        setTimeout(async () => {
+          try {
+            const r = await fetch(base + "/fragments/audit", { headers: FETCH, credentials: "same-origin" });
+            if (r.status === 401) { location.reload(); return; }
+          } catch (_) { /* still down */ }
+          connect();
+        }, 3000);
+      }
+    };
+  }
+  if (document.querySelector("[data-fragment]")) connect();
+
+  // -- actions ---------------------------------------------------------------------------
+  document.addEventListener("submit", async (event) => {
+    const form = event.target.closest("form.js-action");
+    if (!form) return;
+    event.preventDefault();
+    const submitter = event.submitter;
+    const url = submitter && submitter.hasAttribute("formaction") ? submitter.formAction : form.action;
+    const data = new FormData(form, submitter);
+    data.set("back", location.pathname + location.search);
+    const buttons = form.querySelectorAll("button");
+    buttons.forEach((b) => { b.disabled = true; });
+    try {
+      const response = await fetch(url, {
+        method: "POST",
+        body: data,
+        credentials: "same-origin",
+        headers: { ...FETCH, "X-CSRF-Token": csrf },
+      });
+      let body = {};
+      try { body = await response.json(); } catch (_) { /* not JSON */ }
+      say(body.message || `Fejl (${response.status})`, response.ok);
+      if (response.ok) {
+        const dialog = form.closest("dialog");
+        if (dialog) dialog.close();
+        if (form.id === "block-form") form.reason.value = "";
+        refreshTopics(null);
+      }
+    } catch (_) {
+      say("Serveren kan ikke nås. Prøv igen.", false);
+    } finally {
+      buttons.forEach((b) => { b.disabled = false; });
+    }
+  });
+
+  // -- the conversation dialog -----------------------------------------------------------
+  const dialog = document.getElementById("conversation-dialog");
+  document.addEventListener("click", (event) => {
+    const opener = event.target.closest("[data-conversation]");
+    if (!opener || !dialog) return;
+    const c = JSON.parse(opener.dataset.conversation);
+    dialog.querySelectorAll("[data-field]").forEach((el) => { el.textContent = c[el.dataset.field] ?? ""; });
+    dialog.querySelectorAll("[data-value]").forEach((el) => { el.value = c[el.dataset.value] ?? ""; });
+    dialog.querySelectorAll("[data-select]").forEach((el) => {
+      const wanted = c[el.dataset.select];
+      if (wanted) el.value = wanted; else el.selectedIndex = 0;
+    });
+    dialog.querySelectorAll("[data-show]").forEach((el) => { el.hidden = !c[el.dataset.show]; });
+    dialog.querySelectorAll('input[name="reason"]').forEach((el) => { el.value = ""; });
+    dialog.showModal();
+  });
+
+  // -- small conveniences ----------------------------------------------------------------
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("[data-block-room]");
+    if (!button) return;
+    const form = document.getElementById("block-form");
+    if (!form) return;
+    form.room_id.value = button.dataset.blockRoom;
+    form.scrollIntoView({ behavior: "smooth", block: "center" });
+    form.reason.focus();
+  });
+  document.addEventListener("change", (event) => {
+    if (event.target.matches("select[data-autosubmit]")) event.target.form.submit();
+  });
+})();
