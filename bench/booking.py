@@ -34,12 +34,13 @@ KEY = "bench-key-" + "x" * 24
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
-def write_config(workdir: Path, url: str, port: int) -> Path:
+def write_config(workdir: Path, url: str, port: int, workers: int = 1) -> Path:
     scenario = Path(__file__).resolve().parent.parent / "syncd" / "data" / "small.toml"
     path = workdir / "syncd.toml"
     path.write_text(
         f'database_url = "{url}"\nscenario = "{scenario}"\nlog_level = "warning"\n'
-        f'[api]\nport = {port}\n[[api.keys]]\nname = "bench"\nhash = "{hash_api_key(KEY)}"\n'
+        f"[api]\nport = {port}\nworkers = {workers}\n"
+        f'[[api.keys]]\nname = "bench"\nhash = "{hash_api_key(KEY)}"\n'
     )
     return path
 
@@ -98,7 +99,7 @@ async def run_load(base: str, clients: int, rate: float, seconds: float) -> dict
     }
 
 
-def bench_backend(backend: str, clients: int, rate: float, seconds: float) -> None:
+def bench_backend(backend: str, clients: int, rate: float, seconds: float, workers: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         dbname = None
@@ -111,7 +112,7 @@ def bench_backend(backend: str, clients: int, rate: float, seconds: float) -> No
                 c.execute(text(f'CREATE DATABASE "{dbname}"'))
             url = f"postgresql://postgres@127.0.0.1:5432/{dbname}"
         port = free_port()
-        proc = start_syncd(write_config(work, url, port), "serve")
+        proc = start_syncd(write_config(work, url, port, workers), "serve")
         try:
             wait_http(f"http://127.0.0.1:{port}/openapi.json")
             result = asyncio.run(run_load(f"http://127.0.0.1:{port}", clients, rate, seconds))
@@ -127,7 +128,7 @@ def bench_backend(backend: str, clients: int, rate: float, seconds: float) -> No
     tput = result["confirmed"] / result["elapsed"]  # type: ignore[operator]
     attempts = result["attempts"] / result["elapsed"]  # type: ignore[operator]
     print(
-        f"{backend:9} clients={clients} target={rate or 'max'}/s  attempts={attempts:6.1f}/s "
+        f"{backend:9} workers={workers} clients={clients} target={rate or 'max'}/s  attempts={attempts:6.1f}/s "
         f"confirmed={tput:6.1f}/s  conflicts={result['conflict']} errors={result['error']}  "
         f"p50={result['p50_ms']:.1f} ms  p99={result['p99_ms']:.1f} ms  "
         f"double bookings={len(problems)}  (offers at start: {result['offers']})",
@@ -141,9 +142,10 @@ def main() -> None:
     p.add_argument("--clients", type=int, default=200)
     p.add_argument("--rate", type=float, default=200, help="attempts per second; 0 = closed loop")
     p.add_argument("--seconds", type=float, default=20)
+    p.add_argument("--workers", type=int, default=2, help="API worker processes")
     a = p.parse_args()
     for backend in ("sqlite", "postgres") if a.backend == "both" else (a.backend,):
-        bench_backend(backend, a.clients, a.rate, a.seconds)
+        bench_backend(backend, a.clients, a.rate, a.seconds, a.workers)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import sys
 from collections.abc import Sequence
 
@@ -50,7 +51,8 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from syncd.store.db import Database
 
     db = Database(_load(args).database_url)
-    db.upgrade()
+    with db.startup_lock():  # replicas' init containers may run this at the same time
+        db.upgrade()
     print(f"database at schema revision {db.current_revision()}")
     return 0
 
@@ -67,7 +69,13 @@ def cmd_hash_key(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from syncd.daemon import serve
 
-    return serve(_load(args), host=args.host, port=args.port, with_engine=args.command == "run")
+    return serve(
+        _load(args),
+        host=args.host,
+        port=args.port,
+        with_engine=args.command == "run",
+        config_path=args.config or os.environ.get("SYNCD_CONFIG"),
+    )
 
 
 def _runtime(args: argparse.Namespace):  # type: ignore[no-untyped-def]

@@ -83,6 +83,8 @@ class ApiConfig(_Strict):
     port: int = Field(8080, ge=0, le=65535)
     keys: tuple[ApiKey, ...] = ()
     hold_ttl_seconds: int = Field(600, ge=10, le=3600)
+    # HTTP worker processes for the booking API (one per core pays on PostgreSQL).
+    workers: int = Field(1, ge=1, le=64)
     webhook_url: str | None = None
     webhook_secret: str | None = None
     webhook_secret_env: str | None = None

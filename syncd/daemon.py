@@ -4,6 +4,7 @@ sync engine, until SIGTERM/SIGINT."""
 from __future__ import annotations
 
 import contextlib
+import os
 from datetime import date
 
 import uvicorn
@@ -49,7 +50,14 @@ def make_engine(rt: Runtime):  # type: ignore[no-untyped-def]
     return Engine(rt, connector) if connector is not None else None
 
 
-def serve(config: Config, *, host: str | None, port: int | None, with_engine: bool) -> int:
+def serve(
+    config: Config,
+    *,
+    host: str | None,
+    port: int | None,
+    with_engine: bool,
+    config_path: str | None = None,
+) -> int:
     configure_logging(config.log_level, config.log_format)
     lock = None
     if config.database_url.startswith("sqlite") and with_engine:
@@ -66,17 +74,31 @@ def serve(config: Config, *, host: str | None, port: int | None, with_engine: bo
     engine = make_engine(rt) if with_engine else None
     from syncd.api.app import create_app
 
-    app = create_app(rt)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host=host or config.api.host,
-            port=port if port is not None else config.api.port,
-            log_config=None,
-            access_log=False,
-            lifespan="on",
+    workers = config.api.workers
+    if workers > 1 and config_path:
+        os.environ["SYNCD_CONFIG"] = os.path.abspath(config_path)
+        server = uvicorn.Server(
+            uvicorn.Config(
+                "syncd.api.asgi:app",
+                factory=True,
+                workers=workers,
+                host=host or config.api.host,
+                port=port if port is not None else config.api.port,
+                log_config=None,
+                access_log=False,
+            )
         )
-    )
+    else:
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(rt),
+                host=host or config.api.host,
+                port=port if port is not None else config.api.port,
+                log_config=None,
+                access_log=False,
+                lifespan="on",
+            )
+        )
     if engine is not None:
         engine.start()
     log.info(
@@ -86,7 +108,13 @@ def serve(config: Config, *, host: str | None, port: int | None, with_engine: bo
         backend=config.backend.kind,
     )
     try:
-        server.run()  # returns on SIGTERM/SIGINT
+        if workers > 1 and config_path:
+            from uvicorn.supervisors import Multiprocess
+
+            sock = server.config.bind_socket()
+            Multiprocess(server.config, sockets=[sock]).run()
+        else:
+            server.run()  # returns on SIGTERM/SIGINT
     finally:
         if engine is not None:
             engine.stop()

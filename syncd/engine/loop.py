@@ -42,6 +42,7 @@ class CycleReport:
     failed: dict[str, str] = field(default_factory=dict)
     skipped_backoff: int = 0
     requests: int | None = None
+    submitted: int = 0
 
 
 def backoff_seconds(failures: int, cap: float, hint: float | None = None) -> float:
@@ -79,11 +80,18 @@ class Engine:
         self.last_cycle: CycleReport | None = None
         self.cycles = 0
         self._threads: list[threading.Thread] = []
+        self._in_flight: set[str] = set()
+        self._in_flight_lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(rt.config.sync.workers, thread_name_prefix="sync")
         rt.extras["engine"] = self
 
     # -- one cycle ---------------------------------------------------------------------------
 
-    def cycle(self) -> CycleReport:
+    def cycle(self, *, wait: bool = True) -> CycleReport:
+        """Check every calendar and sync the changed ones. With ``wait`` (``sync --once``,
+        tests) the cycle ends when all are done; the running daemon does not wait: each calendar
+        is synced by the long-lived pool as soon as a worker is free, and one that hangs (a slow
+        server) holds only its own worker, never the next check of the others."""
         rt = self.rt
         now = rt.clock()
         report = CycleReport(started=now)
@@ -95,7 +103,11 @@ class Engine:
         with self._urgent_lock:
             urgent, self._urgent = self._urgent, set()
         due: list[Target] = []
+        with self._in_flight_lock:
+            busy = set(self._in_flight)
         for t in all_targets:
+            if t.calendar_id in busy:
+                continue
             st = states.get(t.calendar_id)
             if st and st.backoff_until and st.backoff_until > now and t.calendar_id not in urgent:
                 report.skipped_backoff += 1
@@ -110,22 +122,28 @@ class Engine:
             mark = markers.get(t.calendar_id)
             if fresh or t.calendar_id in urgent or mark is None or mark != st.marker:
                 to_sync.append(t)
-        workers = max(1, min(rt.config.sync.workers, len(to_sync) or 1))
-        with ThreadPoolExecutor(workers, thread_name_prefix="sync") as pool:
-            futures = {
-                pool.submit(self._sync_one, t, markers.get(t.calendar_id)): t for t in to_sync
-            }
-            for future, t in futures.items():
-                outcome = future.result()
-                if isinstance(outcome, SyncReport):
-                    report.synced.append(outcome)
-                else:
-                    report.failed[t.calendar_id] = outcome
+        if wait:
+            workers = max(1, min(rt.config.sync.workers, len(to_sync) or 1))
+            with ThreadPoolExecutor(workers, thread_name_prefix="sync") as pool:
+                futures = {
+                    pool.submit(self._sync_one, t, markers.get(t.calendar_id)): t for t in to_sync
+                }
+                for future, t in futures.items():
+                    outcome = future.result()
+                    if isinstance(outcome, SyncReport):
+                        report.synced.append(outcome)
+                    else:
+                        report.failed[t.calendar_id] = outcome
+        else:
+            self._submit(to_sync, markers)
+            report.submitted = len(to_sync)
         today = now.astimezone(rt.zone).date()
         if self._published_day != today:
-            synced = {r.calendar_id for r in report.synced}
+            # The horizon moved a day: recompute from stored items, no server needed. Calendars
+            # synced in this cycle are fresh already.
+            fresh = {t.calendar_id for t in to_sync} | set(report.failed)
             for t in all_targets:
-                if t.calendar_id not in synced and t.calendar_id not in report.failed:
+                if t.calendar_id not in fresh:
                     try:
                         self.sync.republish(t)
                     except Exception:
@@ -142,6 +160,29 @@ class Engine:
         self.last_cycle = report
         self.cycles += 1
         return report
+
+    def _submit(self, to_sync: list[Target], markers: dict[str, str]) -> None:
+        for t in to_sync:
+            with self._in_flight_lock:
+                if t.calendar_id in self._in_flight:
+                    continue
+                self._in_flight.add(t.calendar_id)
+
+            def run(target: Target = t) -> None:
+                try:
+                    outcome = self._sync_one(target, markers.get(target.calendar_id))
+                    if isinstance(outcome, SyncReport) and (
+                        outcome.moved
+                        or outcome.cancelled
+                        or outcome.rooms_lost
+                        or outcome.conflicts
+                    ):
+                        self.outbox_wakeup.set()
+                finally:
+                    with self._in_flight_lock:
+                        self._in_flight.discard(target.calendar_id)
+
+            self._pool.submit(run)
 
     def _markers(self, calendar_ids: list[str]) -> dict[str, str]:
         if not calendar_ids:
@@ -238,6 +279,7 @@ class Engine:
         self.cycle_wakeup.set()
         for thread in self._threads:
             thread.join(timeout=timeout)
+        self._pool.shutdown(wait=True, cancel_futures=True)
         try:
             self.leases.release_all()
         except Exception:
@@ -247,10 +289,10 @@ class Engine:
         interval = self.rt.config.sync.poll_interval_seconds
         while not self.stop_event.is_set():
             try:
-                report = self.cycle()
-                log.info(
-                    "sync cycle", seconds=round(report.seconds, 3), synced=len(report.synced),
-                    failed=len(report.failed), calendars=report.calendars,
+                report = self.cycle(wait=False)
+                log.debug(
+                    "sync check", seconds=round(report.seconds, 3), submitted=report.submitted,
+                    calendars=report.calendars, in_backoff=report.skipped_backoff,
                 )  # fmt: skip
             except Exception:
                 log.exception("sync cycle crashed")

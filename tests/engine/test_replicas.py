@@ -179,10 +179,12 @@ def test_sigkill_one_of_three_replicas(radicale, pg_url, tmp_path):
         wait_for(
             "the dead replica's calendars taken over",
             lambda: all(o and o != victim_owner for o in owners().values()),
-            LEASE * 4 + 10,
+            120,
         )
         takeover = time.monotonic() - killed_at
-        assert takeover < LEASE * 4 + 10
+        # Leases run out after LEASE seconds; a survivor notices at its next check (0.3 s), and
+        # a replica silent for 2 leases no longer counts towards the fair share.
+        assert takeover < 3 * LEASE + 15, f"takeover took {takeover:.1f} s"
 
         def converged():
             with db.connect() as c:
@@ -203,7 +205,7 @@ def test_sigkill_one_of_three_replicas(radicale, pg_url, tmp_path):
                 else None
             )
 
-        confirmed = wait_for("every booking in its caseworker's calendar", converged, 60)
+        confirmed = wait_for("every booking in its caseworker's calendar", converged, 120)
         assert len(confirmed) == 7
     finally:
         for p in procs:
