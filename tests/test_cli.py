@@ -1,0 +1,59 @@
+"""The syncd command: check, db upgrade, hash-key, status and friends."""
+
+from __future__ import annotations
+
+from syncd.cli import main
+from syncd.config import hash_api_key
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "syncd.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_check_ok_on_a_fresh_sqlite(tmp_path, capsys):
+    cfg = write(tmp_path, 'database_url = "sqlite:///s.db"\n')
+    assert main(["-c", cfg, "db", "upgrade"]) == 0
+    assert main(["-c", cfg, "check"]) == 0
+    out = capsys.readouterr().out
+    assert "configuration: ok" in out and "database: ok (schema revision" in out
+
+
+def test_check_bad_configuration_exits_2_with_the_key(tmp_path, capsys):
+    cfg = write(tmp_path, "[api]\nport = -1\n")
+    assert main(["-c", cfg, "check"]) == 2
+    assert "api.port" in capsys.readouterr().err
+
+
+def test_check_unreachable_database_exits_1(tmp_path, capsys):
+    cfg = write(tmp_path, 'database_url = "postgresql://nobody@127.0.0.1:1/none"\n')
+    assert main(["-c", cfg, "check"]) == 1
+    assert "database: FAILED" in capsys.readouterr().out
+
+
+def test_check_reports_missing_secret(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("NOPE_KEY", raising=False)
+    cfg = write(
+        tmp_path,
+        'database_url = "sqlite:///s.db"\n[[api.keys]]\nname = "j"\nkey_env = "NOPE_KEY"\n',
+    )
+    assert main(["-c", cfg, "check"]) == 1
+    assert "NOPE_KEY is not set" in capsys.readouterr().out
+
+
+def test_hash_key(capsys):
+    assert main(["hash-key", "x" * 30]) == 0
+    assert capsys.readouterr().out.strip() == hash_api_key("x" * 30)
+    assert main(["hash-key", "short"]) == 2
+
+
+def test_status_resync_and_outbox_retry(tmp_path, capsys):
+    cfg = write(tmp_path, 'database_url = "sqlite:///s.db"\n')
+    assert main(["-c", cfg, "status"]) == 0
+    out = capsys.readouterr().out
+    assert "calendars: 0" in out and "outbox: 0 pending" in out
+    assert main(["-c", cfg, "resync", "all"]) == 1  # nothing known yet
+    assert main(["-c", cfg, "outbox", "retry"]) == 0
+    assert main(["-c", cfg, "sync", "--once"]) == 1
+    assert "no calendar backend configured" in capsys.readouterr().out
