@@ -276,6 +276,50 @@ def create_app(rt: Runtime) -> FastAPI:
             next_after=rows[-1].id if rows else after,
         )
 
+    @app.get("/api/v1/status", responses=ERRORS)
+    def status(who: Authed) -> dict[str, Any]:
+        """For staff keys: calendars with errors or back-off, quarantined items, failing writes."""
+        if not who.staff:
+            raise HTTPException(403, "a staff key is needed")
+        from syncd.store.tables import OutboxRow, QuarantineRow, SyncStateRow
+
+        with rt.db.read() as s:
+            problems = [
+                {
+                    "calendar": st.calendar_id, "kind": st.kind, "owner": st.owner_id,
+                    "last_success_at": st.last_success_at, "error": st.last_error,
+                    "backoff_until": st.backoff_until,
+                }
+                for st in s.scalars(select(SyncStateRow).where(SyncStateRow.last_error.is_not(None)))
+            ]  # fmt: skip
+            quarantined = [
+                {
+                    "calendar": q.calendar_id,
+                    "href": q.href,
+                    "reason": q.reason,
+                    "since": q.first_seen,
+                }
+                for q in s.scalars(select(QuarantineRow))
+            ]
+            failing = [
+                {
+                    "id": o.id,
+                    "booking_id": o.booking_id,
+                    "attempts": o.attempts,
+                    "error": o.last_error,
+                }
+                for o in s.scalars(
+                    select(OutboxRow).where(
+                        OutboxRow.done_at.is_(None), OutboxRow.last_error.is_not(None)
+                    )
+                )
+            ]
+        return {
+            "calendars_with_errors": problems,
+            "quarantined": quarantined,
+            "outbox_failing": failing,
+        }
+
     @app.post("/api/v1/restrictions", status_code=204, responses=ERRORS)
     def add_restriction(body: RestrictionIn, who: Authed) -> None:
         rt.bookings.add_restriction(body.citizen_ref, body.caseworker_id, body.reason, who.name)

@@ -179,3 +179,28 @@ def test_cancel_by_citizen_removes_events(world, clock):
     clock.advance(minutes=1)
     assert booking.id not in [b for b in []]
     assert timedelta(0) == timedelta(0)
+
+
+def test_unreadable_item_is_quarantined_and_the_rest_syncs(world):
+    world.put("caseworkers", "mette", "w1", ics("w1", "Selvbook", at(0, 9), at(0, 12)))
+    bad = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\n"
+        "BEGIN:VEVENT\r\nUID:odd\r\nDTSTAMP:20261101T000000Z\r\nDTSTART:20261202T090000Z\r\n"
+        "DTEND:20261202T100000Z\r\nRRULE:FREQ=WEEKLY;COUNT=4\r\nSUMMARY:Selvbook\r\nEND:VEVENT\r\n"
+        "BEGIN:VEVENT\r\nUID:odd\r\nDTSTAMP:20261101T000000Z\r\nRECURRENCE-ID;RANGE=THISANDFUTURE:20261209T090000Z\r\n"
+        "DTSTART:20261209T100000Z\r\nDTEND:20261209T110000Z\r\nSUMMARY:Selvbook\r\nEND:VEVENT\r\n"
+        "END:VCALENDAR\r\n"
+    )
+    world.put("caseworkers", "mette", "odd", bad)
+    world.settle()
+    from syncd.store.tables import QuarantineRow
+
+    with world.rt.db.read() as s:
+        [q] = list(s.scalars(select(QuarantineRow)))
+    assert q.href.endswith("odd.ics") and "THISANDFUTURE" in q.reason
+    assert offers(world.rt, caseworker_id="mette")  # the good window still publishes
+    # Fixing the item lifts the quarantine.
+    world.put("caseworkers", "mette", "odd", ics("odd", "Teammøde", at(1, 9), at(1, 10)))
+    world.settle()
+    with world.rt.db.read() as s:
+        assert list(s.scalars(select(QuarantineRow))) == []
