@@ -14,6 +14,7 @@ from fastapi import Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from syncd.logs import get_logger
@@ -139,7 +140,8 @@ def base_path(request: Request) -> str:
 
 
 def dashboard(request: Request) -> Dashboard:
-    return request.app.state.dashboard  # type: ignore[no-any-return]
+    found: Dashboard = request.app.state.dashboard
+    return found
 
 
 def current_user(request: Request) -> User | None:
@@ -234,6 +236,15 @@ def create_dashboard(rt: Runtime) -> FastAPI:
             return JSONResponse({"ok": False, "message": exc.message}, status_code=exc.status)
         return d.render(request, "error.html", exc.status, message=exc.message, user=None)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        message = {404: "Siden findes ikke", 405: "Den handling findes ikke her"}.get(
+            exc.status_code, "Forespørgslen kunne ikke behandles"
+        )
+        if wants_json(request):
+            return JSONResponse({"ok": False, "message": message}, status_code=exc.status_code)
+        return d.render(request, "error.html", exc.status_code, message=message, user=None)
+
     @app.get("/", include_in_schema=False)
     def root(request: Request) -> Response:
         return RedirectResponse(f"{base_path(request)}/today", status_code=303)
@@ -259,7 +270,9 @@ def create_dashboard(rt: Runtime) -> FastAPI:
             )  # fmt: skip
         user = d.accounts.authenticate(username, password)
         if user is None:
-            log.info("dashboard sign-in refused", user=username[:200])
+            # Only a known name is logged: whatever else was typed could be anything.
+            known = d.accounts.get(username.strip())
+            log.info("dashboard sign-in refused", user=known.name if known else "(ukendt)")
             return _login_form(
                 request, d, next_url=safe_next(request, next), status=401,
                 error="Forkert brugernavn eller adgangskode", username=username,
@@ -286,7 +299,9 @@ def create_dashboard(rt: Runtime) -> FastAPI:
     def oidc_start(request: Request, next: str | None = None) -> Response:
         if d.oidc is None:
             raise Refused(404, "Log-ind med OpenID Connect er ikke sat op")
-        redirect_uri = d.config.oidc.redirect_url or str(request.url_for("oidc_callback"))  # type: ignore[union-attr]
+        redirect_uri = d.config.oidc.redirect_url or (  # type: ignore[union-attr]
+            f"{request.url.scheme}://{request.url.netloc}{base_path(request)}/oidc/callback"
+        )
         try:
             url, cookie = d.oidc.start(redirect_uri)
         except OIDCError as exc:
@@ -296,7 +311,7 @@ def create_dashboard(rt: Runtime) -> FastAPI:
         d.set_cookie(response, request, OIDCClient.COOKIE, cookie, 600)
         return response
 
-    @app.get("/oidc/callback", name="oidc_callback")
+    @app.get("/oidc/callback")
     def oidc_callback(
         request: Request,
         state: str | None = None,
@@ -311,10 +326,10 @@ def create_dashboard(rt: Runtime) -> FastAPI:
             who = d.oidc.finish(request.cookies.get(OIDCClient.COOKIE), state, code)
         except OIDCError as exc:
             log.info("dashboard OIDC sign-in refused", reason=str(exc))
-            response = _login_form(request, d, next_url=safe_next(request, None), status=403,
-                                   error=str(exc))  # fmt: skip
-            response.delete_cookie(OIDCClient.COOKIE, path=base_path(request) or "/")
-            return response
+            refused = _login_form(request, d, next_url=safe_next(request, None), status=403,
+                                  error=str(exc))  # fmt: skip
+            refused.delete_cookie(OIDCClient.COOKIE, path=base_path(request) or "/")
+            return refused
         log.info("dashboard sign-in", user=who.name, role=who.role, via="oidc")
         response = RedirectResponse(f"{base_path(request)}/today", status_code=303)
         d.set_cookie(response, request, Sessions.COOKIE,

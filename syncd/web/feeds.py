@@ -4,6 +4,7 @@ feeds per room and site (secret-token URLs, no session needed), and CSV exports.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import json
 import time
@@ -23,7 +24,9 @@ from syncd.web.app import Dashboard, Refused, SignedIn, User, dashboard
 from syncd.web.format import MODES
 
 router = APIRouter()
-STREAM_SECONDS = 300  # the browser reconnects by itself; keeps shutdowns and proxies happy
+# A stream ends after this long and the browser reconnects (missing nothing: see Last-Event-ID),
+# so a shutting-down server never waits long for open dashboards.
+STREAM_SECONDS = 25
 HEARTBEAT_SECONDS = 15
 FEED_PAST = timedelta(days=14)
 FEED_FUTURE = timedelta(days=120)
@@ -33,21 +36,51 @@ EXPORT_MAX_DAYS = 400
 # -- live ----------------------------------------------------------------------------------
 
 
-def _marks(d: Dashboard) -> dict[str, tuple[object, ...]]:
+def _marks(d: Dashboard) -> dict[str, str]:
+    """Per topic, a short fingerprint of what the views show."""
     with d.rt.db.read() as s:
-        return stats.change_marks(s)
+        marks = stats.change_marks(s)
+    return {
+        topic: hashlib.sha256(repr(value).encode()).hexdigest()[:12]
+        for topic, value in marks.items()
+    }
+
+
+def marks_token(marks: dict[str, str]) -> str:
+    return ".".join(f"{topic}-{mark}" for topic, mark in sorted(marks.items()))
+
+
+def _parse_token(token: str | None) -> dict[str, str] | None:
+    if not token:
+        return None
+    parts = [p.partition("-") for p in token.split(".")]
+    return {topic: mark for topic, _, mark in parts if topic and mark}
+
+
+def live_since(d: Dashboard) -> str:
+    """What a page was rendered from; its live stream starts by reporting anything newer."""
+    return marks_token(_marks(d))
 
 
 @router.get("/live")
-async def live(request: Request, user: User = SignedIn) -> StreamingResponse:
+async def live(
+    request: Request, since: str | None = None, user: User = SignedIn
+) -> StreamingResponse:
     """Server-Sent Events: ``hello`` on (re)connect, then ``change`` with the topics that
-    changed (``bookings``, ``drift``) whenever the event feed, audit log or failures move."""
+    changed (``bookings``, ``drift``) whenever the event feed, audit log or failures move.
+    Each event carries the state it reports as its id, so a reconnecting browser (which sends
+    it back as Last-Event-ID) or a fresh page (``since``) hears of what it has not seen."""
     d = dashboard(request)
     poll = d.config.live_poll_seconds
+    seen = _parse_token(request.headers.get("last-event-id") or since)
 
     async def stream() -> AsyncIterator[str]:
         last = await run_in_threadpool(_marks, d)
-        yield "retry: 2000\nevent: hello\ndata: {}\n\n"
+        yield f"retry: 2000\nid: {marks_token(last)}\nevent: hello\ndata: {{}}\n\n"
+        if seen is not None:
+            missed = sorted(k for k in last if last[k] != seen.get(k))
+            if missed:
+                yield f"id: {marks_token(last)}\nevent: change\ndata: {json.dumps(missed)}\n\n"
         started = beat = time.monotonic()
         while time.monotonic() - started < STREAM_SECONDS:
             await asyncio.sleep(poll)
@@ -57,7 +90,7 @@ async def live(request: Request, user: User = SignedIn) -> StreamingResponse:
             changed = sorted(k for k in marks if marks[k] != last.get(k))
             last = marks
             if changed:
-                yield f"event: change\ndata: {json.dumps(changed)}\n\n"
+                yield f"id: {marks_token(marks)}\nevent: change\ndata: {json.dumps(changed)}\n\n"
                 beat = time.monotonic()
             elif time.monotonic() - beat > HEARTBEAT_SECONDS:
                 yield ": ping\n\n"

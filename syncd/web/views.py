@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 from syncd.store import stats
 from syncd.web.app import Dashboard, Refused, SignedIn, User, dashboard
 from syncd.web.charts import Item, bar_chart
+from syncd.web.feeds import live_since
 from syncd.web.format import number, percent
 
 router = APIRouter()
@@ -84,6 +85,7 @@ def _shift_week(year: int, week: int, weeks: int) -> tuple[int, int]:
 
 def _common(d: Dashboard, request: Request, user: User, site_id: str, page: str) -> dict[str, Any]:
     return {
+        "live_since": live_since(d),
         "user": user,
         "page": page,
         "site_id": site_id,
@@ -146,10 +148,10 @@ def today(
 
 
 TODAY_FRAGMENTS = {
-    "timeline": "fragments/timeline.html",
-    "attention": "fragments/attention.html",
-    "blocks": "fragments/blocks.html",
-    "audit": "fragments/audit.html",
+    "timeline": "fragment_timeline.html",
+    "attention": "fragment_attention.html",
+    "blocks": "fragment_blocks.html",
+    "audit": "fragment_audit.html",
 }
 
 
@@ -336,15 +338,15 @@ def fragment(
         ctx |= utilisation_context(d, site_id, *_week(d, week)) | _week_nav(
             site_id, *_week(d, week)
         )
-        template = "fragments/utilisation.html"
+        template = "fragment_utilisation.html"
     elif name == "self-booking":
         ctx |= self_booking_context(d, site_id, *_week(d, week)) | _week_nav(
             site_id, *_week(d, week)
         )
-        template = "fragments/self_booking.html"
+        template = "fragment_self_booking.html"
     elif name == "operations":
         ctx |= operations_context(d)
-        template = "fragments/operations.html"
+        template = "fragment_operations.html"
     else:
         raise Refused(404, "Ukendt visning")
     return d.render(request, template, **ctx)

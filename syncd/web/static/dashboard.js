@@ -47,20 +47,32 @@
 
   // -- live ------------------------------------------------------------------------------
   const liveBadge = document.getElementById("live-status");
+  let offTimer = null;
   function setLive(state) {
     if (!liveBadge) return;
+    clearTimeout(offTimer);
+    if (state === "off") {
+      // The server ends each stream now and then and the browser reconnects at once:
+      // only a connection that stays away is worth showing.
+      offTimer = setTimeout(() => {
+        liveBadge.dataset.state = "off";
+        liveBadge.title = "Forbindelsen er afbrudt; prøver igen";
+      }, 5000);
+      return;
+    }
     liveBadge.dataset.state = state;
-    liveBadge.title = state === "on" ? "Opdateres automatisk" : "Forbindelsen er afbrudt; prøver igen";
+    liveBadge.title = "Opdateres automatisk";
   }
-  let connectedBefore = false;
+  // The page says what it was rendered from, so nothing between rendering and connecting
+  // is missed; after that the browser sends the last event's id when it reconnects.
+  let since = document.querySelector('meta[name="live-since"]')?.content || "";
   function connect() {
-    const events = new EventSource(base + "/live");
-    events.addEventListener("hello", () => {
-      setLive("on");
-      if (connectedBefore) refreshTopics(null); // we may have missed something meanwhile
-      connectedBefore = true;
+    const events = new EventSource(base + "/live?since=" + encodeURIComponent(since));
+    events.addEventListener("hello", (e) => { setLive("on"); since = e.lastEventId || since; });
+    events.addEventListener("change", (e) => {
+      since = e.lastEventId || since;
+      refreshTopics(JSON.parse(e.data));
     });
-    events.addEventListener("change", (e) => refreshTopics(JSON.parse(e.data)));
     events.onerror = () => {
       setLive("off");
       if (events.readyState === EventSource.CLOSED) {
