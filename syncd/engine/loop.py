@@ -118,9 +118,15 @@ class Engine:
         to_sync: list[Target] = []
         for t in due:
             st = states.get(t.calendar_id)
-            fresh = st is None or st.token is None or st.force_full
             mark = markers.get(t.calendar_id)
-            if fresh or t.calendar_id in urgent or mark is None or mark != st.marker:
+            if (
+                st is None
+                or st.token is None
+                or st.force_full
+                or t.calendar_id in urgent
+                or mark is None
+                or mark != st.marker
+            ):
                 to_sync.append(t)
         if wait:
             workers = max(1, min(rt.config.sync.workers, len(to_sync) or 1))
@@ -141,9 +147,9 @@ class Engine:
         if self._published_day != today:
             # The horizon moved a day: recompute from stored items, no server needed. Calendars
             # synced in this cycle are fresh already.
-            fresh = {t.calendar_id for t in to_sync} | set(report.failed)
+            just_read = {t.calendar_id for t in to_sync} | set(report.failed)
             for t in all_targets:
-                if t.calendar_id not in fresh:
+                if t.calendar_id not in just_read:
                     try:
                         self.sync.republish(t)
                     except Exception:
