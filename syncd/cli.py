@@ -66,6 +66,21 @@ def cmd_hash_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_hash_password(args: argparse.Namespace) -> int:
+    """An argon2 hash for a dashboard account ([[dashboard.users]] password_hash)."""
+    from syncd.web.auth import hash_password
+
+    password = getpass.getpass("Password: ")
+    if len(password) < 12:
+        print("refusing: use at least 12 characters")
+        return 2
+    if getpass.getpass("Again: ") != password:
+        print("the two passwords differ")
+        return 2
+    print(hash_password(password))
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from syncd.daemon import serve
 
@@ -144,6 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
     hk = sub.add_parser("hash-key", help="print the hash of an API key for the configuration")
     hk.add_argument("key", nargs="?", help="the key (prompted for when omitted)")
     hk.set_defaults(func=cmd_hash_key)
+
+    sub.add_parser(
+        "hash-password", help="print an argon2 hash for a dashboard account"
+    ).set_defaults(func=cmd_hash_password)
 
     for name, help_text in (
         ("serve", "serve the booking API only"),
