@@ -28,7 +28,12 @@ def bundled_scenario(name: str = "small") -> Path:
 
 
 def write_demo_config(
-    workdir: Path, port: int, scenario: Path, api_key: str, dav_url: str | None
+    workdir: Path,
+    port: int,
+    scenario: Path,
+    api_key: str,
+    dav_url: str | None,
+    password: str = "",
 ) -> Path:
     workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / "syncd.toml"
@@ -55,9 +60,31 @@ def write_demo_config(
         "[[api.keys]]\n"
         'name = "demo"\n'
         f'hash = "{hash_api_key(api_key)}"\n'
-        'scopes = ["booking", "staff"]\n' + backend
+        'scopes = ["booking", "staff"]\n' + backend + _dashboard(password)
     )
     return path
+
+
+def _dashboard(password: str) -> str:
+    if not password:
+        return ""
+    from syncd.web.auth import hash_password
+
+    digest = hash_password(password)
+    return (
+        "\n[dashboard]\n"
+        f'session_secret = "{secrets.token_urlsafe(32)}"\n'
+        "[[dashboard.users]]\n"
+        'name = "koordinator"\n'
+        'display_name = "Demo-koordinator"\n'
+        'role = "coordinator"\n'
+        f'password_hash = "{digest}"\n'
+        "[[dashboard.users]]\n"
+        'name = "laeser"\n'
+        'display_name = "Demo-læser"\n'
+        'role = "viewer"\n'
+        f'password_hash = "{digest}"\n'
+    )
 
 
 class CitizenSimulator:
@@ -120,6 +147,7 @@ def run_demo(
     work.mkdir(parents=True)
     scenario_path = Path(scenario or bundled_scenario()).resolve()
     api_key = "demo-" + secrets.token_urlsafe(24)
+    password = "demo-" + secrets.token_urlsafe(9)
     radicale = None
     dav_url = None
     if with_calendars:
@@ -132,7 +160,7 @@ def run_demo(
         )
         radicale = start_radicale(work / "radicale")
         dav_url = radicale.url
-    config = load_config(write_demo_config(work, port, scenario_path, api_key, dav_url))
+    config = load_config(write_demo_config(work, port, scenario_path, api_key, dav_url, password))
     configure_logging(config.log_level, config.log_format)
     rt = open_from_config(config, start=start)
     engine = make_engine(rt)
@@ -166,6 +194,7 @@ def run_demo(
                 if dav_url
                 else ""
             )
+            + f"  Dashboard:     {base}/dashboard/  (koordinator or laeser, password {password})\n"
             + f"  Metrics:       {base}/metrics\n"
             f"  Files:         {work}\n"
             "Simulated citizens are booking now. Stop with Ctrl-C.\n",
