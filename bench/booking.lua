@@ -1,0 +1,66 @@
+-- wrk script: citizens reserve an offer and confirm the hold, paced so that all connections
+-- together attempt about `RATE` bookings per second. Lua state is per wrk thread (shared by its
+-- connections), so a reserved hold goes into a queue that the thread's next request serves.
+-- Environment: OFFERS_FILE (one offer id per line), API_KEY, RATE, CONNECTIONS, THREADS.
+local offers = {}
+local threads = {}
+local counter = 0
+
+function setup(thread)
+  counter = counter + 1
+  thread:set("id", counter)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  for line in io.lines(os.getenv("OFFERS_FILE")) do
+    table.insert(offers, line)
+  end
+  math.randomseed(id * 7919)
+  key = os.getenv("API_KEY")
+  local per_thread = tonumber(os.getenv("CONNECTIONS")) / tonumber(os.getenv("THREADS"))
+  -- each connection waits on average `interval` ms between reservations
+  interval = 1000 * tonumber(os.getenv("CONNECTIONS")) / tonumber(os.getenv("RATE"))
+  pending = {}
+  confirmed, conflicts, errors, seq = 0, 0, 0, 0
+end
+
+function delay()
+  if #pending > 0 then return 0 end
+  return math.random() * interval * 2
+end
+
+function request()
+  local headers = { ["X-API-Key"] = key, ["Content-Type"] = "application/json" }
+  if #pending > 0 then
+    local hold = table.remove(pending, 1)
+    return wrk.format("POST", "/api/v1/holds/" .. hold .. "/confirm", headers, "")
+  end
+  seq = seq + 1
+  local offer = offers[math.random(#offers)]
+  local body = '{"offer_id":"' .. offer .. '","citizen_ref":"bench-' .. id .. '-' .. seq .. '"}'
+  return wrk.format("POST", "/api/v1/holds", headers, body)
+end
+
+function response(status, headers, body)
+  if status == 201 then
+    table.insert(pending, body:match('"id":"([^"]+)"'))
+  elseif status == 200 and body:find('"status":"confirmed"', 1, true) then
+    confirmed = confirmed + 1
+  elseif status == 409 or status == 404 then
+    conflicts = conflicts + 1
+  else
+    errors = errors + 1
+    if errors < 3 then io.write("ERROR " .. status .. " " .. body:sub(1, 200) .. "\n") end
+  end
+end
+
+function done(summary, latency, requests)
+  local c, k, e = 0, 0, 0
+  for _, t in ipairs(threads) do
+    c = c + t:get("confirmed"); k = k + t:get("conflicts"); e = e + t:get("errors")
+  end
+  io.write(string.format("RESULT confirmed=%d conflicts=%d errors=%d requests=%d seconds=%.3f p50_ms=%.2f p99_ms=%.2f max_ms=%.2f\n",
+    c, k, e, summary.requests, summary.duration / 1e6,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, latency.max / 1000))
+end
