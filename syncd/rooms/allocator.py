@@ -51,10 +51,13 @@ def allocate(
     """
     validate(new)
     sit = Situation(existing, rooms, occupied, exclude={new.booking_id})
-    found = pack([new], sit, prefs)
-    if found is None:
-        return AllocationPlan({new.booking_id: None})
-    return AllocationPlan({new.booking_id: found[new.booking_id]}, _moves(found, sit))
+    result = pack([new], sit, prefs)
+    if result.rooms is None:
+        return AllocationPlan({new.booking_id: None}, exact=result.exact)
+    found = result.rooms
+    return AllocationPlan(
+        {new.booking_id: found[new.booking_id]}, _moves(found, sit), exact=result.exact
+    )
 
 
 def reallocate(
@@ -80,17 +83,20 @@ def reallocate(
     ids = {req.booking_id for req in displaced}
     sit = Situation(existing, rooms, occupied, exclude=ids)
     order = sorted(displaced, key=lambda r: (r.start, r.end, r.booking_id))
-    found = pack(order, sit, prefs)
+    result = pack(order, sit, prefs)
+    exact = result.exact
+    found = result.rooms
     if found is None:
         kept: list[Req] = []
         found = {}
         for req in order:
             attempt = pack([*kept, req], sit, prefs)
-            if attempt is not None:
+            exact = exact and attempt.exact
+            if attempt.rooms is not None:
                 kept.append(req)
-                found = attempt
+                found = attempt.rooms
     assignments: dict[str, str | None] = {r.booking_id: found.get(r.booking_id) for r in displaced}
-    return AllocationPlan(assignments, _moves(found, sit))
+    return AllocationPlan(assignments, _moves(found, sit), exact=exact)
 
 
 def fcfs_allocate(

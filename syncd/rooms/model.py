@@ -50,6 +50,9 @@ class Preferences:
     # Conversations of one caseworker this close (or closer) count as back-to-back: the
     # allocator prefers to keep them in the same room.
     adjacent_gap: timedelta = timedelta(minutes=30)
+    # Work the exact search may spend on one call (search nodes, deterministic, no clock) before
+    # it settles: on a realistic site-day it is never reached (see bench/allocation.py).
+    search_budget: int = 6_000
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,11 @@ class AllocationPlan:
 
     assignments: Mapping[str, str | None]
     moves: tuple[Move, ...] = ()
+    # True: proven, i.e. the moves are as few as possible and a None means no assignment of
+    # everyone exists. False: the search budget ran out first; the plan is still valid, but it
+    # may move more than needed, or leave a request without a room that a longer search would
+    # have placed.
+    exact: bool = True
 
     @property
     def unassigned(self) -> list[str]:

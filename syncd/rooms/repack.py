@@ -1,80 +1,127 @@
 """Re-packing: rooms for some requests, moving as few movable allocations as possible.
 
-The search is exact. Three parts, cheapest first:
+The search is exact (within a budget of work, see ``Preferences.search_budget``). Cheapest
+first:
 
-1. A necessary condition per instant (``point_bound``): at each start inside a request's
+1. Direct: a suitable room is free (zero moves), chosen by the preferences.
+2. A necessary condition per instant (``point_bound``): at each start inside a request's
    interval, the conversations running at that instant must be matchable to distinct rooms
    (bipartite matching, augmenting from the current allocation). Failure proves that no
-   assignment exists; the length of the shortest augmenting path is a lower bound on the moves.
-   Most "no room" answers on a full day end here, in a few milliseconds.
-2. An ejection search with iterative deepening on the number of moves (``Ejection``): place a
+   assignment exists; the shortest augmenting path is a lower bound on the moves.
+3. An ejection search with iterative deepening on the number of moves (``Ejection``): place a
    request in a room, which bumps the movable allocations overlapping it there; place each
    bumped one elsewhere; and so on. Every minimal solution is reachable this way (each moved
    allocation in a minimal solution was pushed out of its room by someone placed there), so the
    first solution found with k moves, trying k = 0, 1, 2, ..., has the fewest moves.
-3. If no solution with few moves exists, an exhaustive feasibility search over the connected
-   component of the interval graph (``exhaustive``): allocations sorted by start, each put in a
-   room free at its start; rooms that are interchangeable (same class, same blocks) are tried
-   once, and failed states are remembered. It decides feasibility and gives an upper bound on
-   the moves; deepening then continues up to that bound, so the answer stays exact.
+4. Two-way splits of the rooms (``relax.split_refutes``): a max-flow per split that proves
+   infeasibility where an allocation's need to keep one room over time is what makes it fail.
+5. Recursive two-way splits as min-cost flows (``splitpack``): finds a full assignment in a few
+   milliseconds on a crowded day; its moves bound the deepening of step 3, which then proves
+   the bound or beats it.
+6. If that found nothing: an exhaustive feasibility search over groups of interchangeable
+   rooms in the connected component of the interval graph (``feasibility.exhaustive``), which
+   decides feasibility and bounds the moves for the deepening.
+When the budget runs out, the best assignment found so far (or None) is returned, marked as
+not proven.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
+from syncd.rooms.budget import Budget, OutOfBudget
+from syncd.rooms.feasibility import component, exhaustive
 from syncd.rooms.model import AllocationRequest, Preferences
 from syncd.rooms.preferences import rank_rooms
-from syncd.rooms.rules import room_class
+from syncd.rooms.relax import split_refutes
 from syncd.rooms.situation import Situation
+from syncd.rooms.splitpack import split_pack
 
 Req = AllocationRequest
 
+# Moves tried by deepening before the flow-based proofs and bounds are computed (they cost a
+# few milliseconds; a solution with one or two moves usually costs less).
+CHEAP_DEPTH = 2
 # Moves tried by deepening before the exhaustive search is asked whether a solution exists.
 QUICK_DEPTH = 3
 
 
-def pack(roots: Sequence[Req], sit: Situation, prefs: Preferences) -> dict[str, str] | None:
-    """Rooms for all ``roots`` (requests not in ``sit``) and for the existing allocations that
-    must move, with the fewest such moves; None if no assignment of everyone exists.
+@dataclass(frozen=True)
+class Packing:
+    """Rooms for the roots and for the allocations that move (None: no assignment found);
+    ``exact`` is False when the budget ran out before the answer was proven."""
 
-    The result maps booking id to room for every root and every moved allocation only.
-    """
+    rooms: dict[str, str] | None
+    exact: bool = True
+
+
+def pack(roots: Sequence[Req], sit: Situation, prefs: Preferences) -> Packing:
+    """Rooms for all ``roots`` (requests not in ``sit``) and for the existing allocations that
+    must move, with the fewest such moves; None if no assignment of everyone exists."""
     if not roots:
-        return {}
+        return Packing({})
     if any(not sit.domain(root) for root in roots):
-        return None
-    search = Ejection(sit, prefs)
-    found = search.run(roots, 0)
-    if found is not None:
-        return found
-    bound = point_bound(roots, sit)
-    if bound is None:
-        return None
-    for k in range(max(bound, 1), QUICK_DEPTH + 1):
-        found = search.run(roots, k)
+        return Packing(None)
+    budget = Budget(prefs.search_budget)
+    search = Ejection(sit, prefs, budget)
+    best: dict[str, str] | None = None
+    try:
+        found = search.run(roots, 0)
         if found is not None:
-            return found
-    full = exhaustive(roots, sit)
-    if full is None:
-        return None
-    upper = _minimise(full, roots, sit)
-    moves = sum(1 for bid, rid in upper.items() if bid in sit.movable)
-    for k in range(max(bound, QUICK_DEPTH + 1), moves):
-        found = search.run(roots, k)
-        if found is not None:
-            return found
-    return upper
+            return Packing(found)
+        bound = point_bound(roots, sit)
+        if bound is None:
+            return Packing(None)
+        depth = max(bound, 1)
+        while depth <= CHEAP_DEPTH:
+            found = search.run(roots, depth)
+            if found is not None:
+                return Packing(found)
+            depth += 1
+        items = [*roots, *component(roots, sit)]
+        if split_refutes(items, sit):
+            return Packing(None)
+        quick = split_pack(items, sit)
+        if quick is not None:
+            best = _minimise(quick, roots, sit)
+            limit = _moves(best, sit)
+        else:
+            limit = QUICK_DEPTH + 1
+        while depth < limit:
+            found = search.run(roots, depth)
+            if found is not None:
+                return Packing(found)
+            depth += 1
+        if best is not None:
+            return Packing(best)  # deepening proved that nothing moves fewer
+        full = exhaustive(roots, sit, budget)
+        if full is None:
+            return Packing(None)
+        best = _minimise(full, roots, sit)
+        while depth < _moves(best, sit):
+            found = search.run(roots, depth)
+            if found is not None:
+                return Packing(found)
+            depth += 1
+        return Packing(best)
+    except OutOfBudget:
+        return Packing(best, exact=False)
+
+
+def _moves(found: dict[str, str], sit: Situation) -> int:
+    return sum(1 for bid in found if bid in sit.movable)
 
 
 class Ejection:
     """Depth-first ejection search with a budget of moves (see the module docstring)."""
 
-    def __init__(self, sit: Situation, prefs: Preferences) -> None:
+    def __init__(self, sit: Situation, prefs: Preferences, budget: Budget | None = None) -> None:
         self.sit = sit
         self.prefs = prefs
+        self.budget = budget or Budget(None)
         self._ranked: dict[str, tuple[str, ...]] = {}
         self._free: dict[str, tuple[str, ...]] = {}
         self.placed: dict[str, str] = {}
@@ -145,6 +192,7 @@ class Ejection:
     def _dfs(self, pending: list[Req], cost: int, k: int) -> bool:
         if not pending:
             return True
+        self.budget.spend(len(pending))
         budget = k - cost
         best: tuple[int, int] | None = None
         chosen: Req | None = None
@@ -238,120 +286,6 @@ def _shift(end: str, root: Req, holder: dict[str, Req], parent: dict[str, str | 
     for i in range(len(path) - 1, 0, -1):
         holder[path[i]] = holder[path[i - 1]]
     holder[path[0]] = root
-
-
-def component(roots: Sequence[Req], sit: Situation) -> list[Req]:
-    """Movable allocations that could interact with the roots: sharing rooms (transitively) and
-    connected in time. The others can keep their rooms whatever happens to the roots."""
-    rooms: set[str] = set()
-    for root in roots:
-        rooms.update(sit.domain(root))
-    left = list(sit.movable.values())
-    chosen: list[Req] = []
-    grew = True
-    while grew:
-        grew = False
-        rest: list[Req] = []
-        for x in left:
-            dom = sit.domain(x)
-            if rooms.intersection(dom):
-                rooms.update(dom)
-                chosen.append(x)
-                grew = True
-            else:
-                rest.append(x)
-        left = rest
-    everyone = sorted([*roots, *chosen], key=lambda r: (r.start, r.end))
-    root_ids = {r.booking_id for r in roots}
-    keep: list[Req] = []
-    cluster: list[Req] = []
-    cluster_end: datetime | None = None
-    has_root = False
-    for req in everyone:
-        if cluster_end is not None and req.start >= cluster_end:
-            if has_root:
-                keep.extend(cluster)
-            cluster, has_root, cluster_end = [], False, None
-        cluster.append(req)
-        has_root = has_root or req.booking_id in root_ids
-        cluster_end = req.end if cluster_end is None else max(cluster_end, req.end)
-    if has_root:
-        keep.extend(cluster)
-    return [r for r in keep if r.booking_id not in root_ids]
-
-
-def exhaustive(roots: Sequence[Req], sit: Situation) -> dict[str, str] | None:
-    """Some assignment of the roots and the movable allocations around them (each allocation
-    stays where it is when it can), or None if none exists. Exact, exponential in the worst case
-    but cut down by room symmetry and by remembering failed states."""
-    items = sorted([*roots, *component(roots, sit)], key=lambda r: (r.start, r.end, r.booking_id))
-    twin: dict[str, tuple[object, ...]] = {
-        rid: (room_class(room), tuple((s, e) for s, e, _ in sit.blocks[rid]))
-        for rid, room in sit.rooms.items()
-    }
-    choices: list[tuple[str, ...]] = []
-    for req in items:
-        dom = sit.domain(req)
-        if req.current_room in dom:
-            dom = (req.current_room, *(r for r in dom if r != req.current_room))  # type: ignore[assignment]
-        choices.append(dom)
-
-    n = len(items)
-    busy: dict[str, datetime] = {}
-    chosen: list[str] = [""] * n
-    before: list[datetime | None] = [None] * n
-    keys: list[tuple[object, ...]] = [()] * n
-    failed: set[tuple[object, ...]] = set()
-
-    def state(i: int) -> tuple[object, ...]:
-        s = items[i].start
-        return (i, tuple(sorted((twin[r], b) for r, b in busy.items() if b > s)))
-
-    def candidates(i: int) -> Iterator[str]:
-        s = items[i].start
-        tried: set[tuple[object, ...]] = set()
-        for rid in choices[i]:
-            b = busy.get(rid)
-            if b is not None and b > s:
-                continue
-            if twin[rid] in tried:
-                continue  # an interchangeable free room was tried already
-            tried.add(twin[rid])
-            yield rid
-
-    if n == 0:
-        return {}
-    keys[0] = state(0)
-    iters: list[Iterator[str]] = [candidates(0)] + [iter(())] * (n - 1)
-    i = 0
-    while True:
-        rid = next(iters[i], None)
-        if rid is None:
-            failed.add(keys[i])
-            i -= 1
-            if i < 0:
-                return None
-            _undo(busy, chosen[i], before[i])
-            continue
-        before[i] = busy.get(rid)
-        busy[rid] = items[i].end
-        chosen[i] = rid
-        if i + 1 == n:
-            return {req.booking_id: chosen[j] for j, req in enumerate(items)}
-        key = state(i + 1)
-        if key in failed:
-            _undo(busy, rid, before[i])
-            continue
-        i += 1
-        keys[i] = key
-        iters[i] = candidates(i)
-
-
-def _undo(busy: dict[str, datetime], rid: str, before: datetime | None) -> None:
-    if before is None:
-        del busy[rid]
-    else:
-        busy[rid] = before
 
 
 def _minimise(full: dict[str, str], roots: Sequence[Req], sit: Situation) -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from datetime import datetime, timedelta
 from unittest.mock import patch
 
@@ -9,7 +10,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from syncd.rooms import allocate, fcfs_allocate, in_person_capacity, reallocate, repack
-from syncd.rooms.model import AllocationRequest, Occupation, RoomSpec
+from syncd.rooms.feasibility import component
+from syncd.rooms.model import AllocationPlan, AllocationRequest, Move, Occupation, RoomSpec
+from syncd.rooms.relax import split_refutes
+from syncd.rooms.situation import Situation
+from syncd.rooms.splitpack import split_pack
 from tests.rooms.oracle import apply, check_moves, check_state, min_moves
 
 DAY = datetime(2026, 3, 2, 8, 0)
@@ -192,14 +197,26 @@ def packed(draw: st.DrawFn) -> tuple[list[RoomSpec], list[Occupation], list[Allo
     return rooms, occupied, live
 
 
-@settings(max_examples=500, deadline=None, derandomize=True)
-@given(packed(), requests("new"), st.sampled_from([repack.QUICK_DEPTH, 0]))
-def test_repack_in_dense_states_matches_oracle(state, new, quick) -> None:  # type: ignore[no-untyped-def]
-    """With quick depth 0 the exhaustive search decides feasibility and bounds the moves."""
+MODES = {
+    "default": {},
+    # Flow bound first, then deepening up to it.
+    "splitpack": {"CHEAP_DEPTH": 0},
+    # No flow bound: deepening, then the exhaustive search decides and bounds the moves.
+    "exhaustive": {"CHEAP_DEPTH": 0, "QUICK_DEPTH": 0, "split_pack": lambda items, sit: None},
+}
+
+
+@settings(max_examples=600, deadline=None, derandomize=True)
+@given(packed(), requests("new"), st.sampled_from(sorted(MODES)))
+def test_repack_in_dense_states_matches_oracle(state, new, mode) -> None:  # type: ignore[no-untyped-def]
+    """Every path through the search (see MODES) gives the oracle's answer."""
     rooms, occupied, live = state
     check_state(live, rooms, occupied)
-    with patch.object(repack, "QUICK_DEPTH", quick):
+    with ExitStack() as stack:
+        for name, value in MODES[mode].items():
+            stack.enter_context(patch.object(repack, name, value))
         plan = allocate(new, live, rooms, occupied)
+    assert plan.exact
     check_moves(plan, live)
     best = min_moves([new], live, rooms, occupied)
     assert (plan.assignments["new"] is None) == (best is None), (best, plan)
@@ -238,3 +255,28 @@ def test_reallocate_in_dense_states_matches_oracle(state, data) -> None:  # type
             if plan.assignments[d.booking_id] is None:
                 assert min_moves([*placed, d], live, rooms, occupied) is None
     check_state(apply(plan, displaced, live), rooms, occupied)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(packed(), requests("new"))
+def test_flow_proofs_and_flow_packing_are_sound(state, new) -> None:  # type: ignore[no-untyped-def]
+    """The two-way split proofs never refute a feasible case; the split packing only returns
+    valid assignments (hard rules, no overlaps, only movable allocations move)."""
+    rooms, occupied, live = state
+    sit = Situation(live, rooms, occupied, exclude={new.booking_id})
+    items = [new, *component([new], sit)]
+    best = min_moves([new], live, rooms, occupied)
+    if split_refutes(items, sit):
+        assert best is None
+    packed_rooms = split_pack(items, sit)
+    if best is None:
+        assert packed_rooms is None
+    if packed_rooms is not None:
+        moves = [
+            Move(x.booking_id, x.current_room, packed_rooms[x.booking_id])
+            for x in live
+            if x.booking_id in packed_rooms and packed_rooms[x.booking_id] != x.current_room
+        ]
+        plan = AllocationPlan({new.booking_id: packed_rooms[new.booking_id]}, tuple(moves))
+        check_moves(plan, live)
+        check_state(apply(plan, [new], live), rooms, occupied)
