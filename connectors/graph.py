@@ -13,6 +13,14 @@ calendar_id is the mailbox's SMTP address (or UPN). Design choices, each for a G
   id). Delta cannot ``$expand`` it, so changed items that have a ``transactionId`` (we always
   set one) are checked against the property in one extra batched request; items without it
   are never ours. Writes find our event by the property and never touch anything else.
+- Room copies: the copy of our meeting in a room's calendar (made by the room's booking
+  assistant) has neither our transactionId nor, dependably, our property (Exchange copies
+  named properties to attendees' copies only for PS_PUBLIC_STRINGS, and only when the room
+  processes the request again; ours live in a private property set). It does share the
+  organizer event's ``iCalUId`` ("a unique identifier for an event across calendars"), so an
+  attendee copy organised by one of our mailboxes is matched to the organizer's event by
+  iCalUId (one batched sub-request per changed copy) and takes its external id. Otherwise the
+  room would count our own meeting as someone else's and push the booking out of it.
 - Idempotent creates: ``transactionId`` = external id, so a POST retried after a lost answer
   gets the event Graph already made instead of a duplicate.
 - Idle cycles: Graph has no ctag. ``change_markers`` keeps its own delta cursor per calendar
@@ -420,6 +428,9 @@ class GraphConnector:
             if e.get("transactionId") and e.get("type", "singleInstance") == "singleInstance"
         ]
         owners = self._external_ids(calendar_id, candidates, lo, hi) if candidates else {}
+        copies = self._copies(calendar_id, live)
+        if copies:
+            owners.update(self._copy_owners(calendar_id, copies))
         changed, quarantined = [], []
         for entry in live:
             try:
@@ -468,6 +479,59 @@ class GraphConnector:
                     found[str(event["id"])] = value
             url = response.body.get("@odata.nextLink")
         return found
+
+    def _copies(self, calendar_id: str, live: list[dict]) -> dict[str, tuple[str, str]]:
+        """Attendee copies of meetings organised by a mailbox of ours (a room's copy of our
+        booking, say): event id -> (organizer, iCalUId)."""
+        ours = {_key(m) for m in self.settings.mailboxes}
+        found: dict[str, tuple[str, str]] = {}
+        for entry in live:
+            if entry.get("isOrganizer", True) or entry.get("type", "singleInstance") not in (
+                "singleInstance",
+                None,
+            ):
+                continue
+            organizer = _key(
+                str(((entry.get("organizer") or {}).get("emailAddress") or {}).get("address") or "")
+            )
+            uid = entry.get("iCalUId")
+            if not uid or not organizer or organizer == _key(calendar_id):
+                continue
+            if ours and organizer not in ours:
+                continue
+            found[str(entry["id"])] = (organizer, str(uid))
+        return found
+
+    def _copy_owners(self, calendar_id: str, copies: dict[str, tuple[str, str]]) -> dict[str, str]:
+        """Our external id for the copies whose organizer event carries it (see module doc).
+        A failed look-up fails the sync: guessing "foreign" would evict our own booking."""
+        meetings = list(dict.fromkeys(copies.values()))
+        requests = []
+        for organizer, uid in meetings:
+            flt = quote(f"iCalUId eq {odata_quote(uid)}", safe="")
+            expand = quote(self._expand(), safe="")
+            requests.append(
+                self._request(
+                    "GET", organizer, f"/events?$filter={flt}&$select=id&$expand={expand}&$top=1"
+                )
+            )
+        owner_of: dict[tuple[str, str], str] = {}
+        for meeting, response in zip(meetings, self.http.send_many(requests), strict=True):
+            if response.status == 404:
+                continue  # no such mailbox (any more): not a meeting of ours
+            if not response.ok:
+                if response.retry_after is not None:
+                    raise_for(response, calendar_id)
+                raise ConnectorError(
+                    f"cannot tell whether {meeting[0]}'s meeting here is ours: "
+                    f"{response.describe()}",
+                    calendar_id=calendar_id,
+                )
+            for event in response.body.get("value") or []:
+                value = extended_value(event, self.prop_id)
+                if value is not None:
+                    owner_of[meeting] = value
+        return {event_id: owner_of[m] for event_id, m in copies.items() if m in owner_of}
 
     # ----- writing -------------------------------------------------------------------------------
     def _ours(self, calendar_id: str, external_id: str) -> list[dict]:

@@ -10,6 +10,9 @@ against those limits and may fail one by one. So:
   long as the total wait stays within ``max_wait``; beyond that the 429 is handed back and the
   connector raises ``Throttled(retry_after)`` for that calendar, so the engine backs off that
   calendar alone while the others go on;
+- the Retry-After of a mailbox is remembered (``ThrottleMemory``): until it has passed, no other
+  request for that mailbox goes out either (a cycle asks a calendar twice: markers, then
+  changes); one that cannot wait gets the server's 429 back at once, with the time left;
 - a 401 InvalidAuthenticationToken drops the cached token and retries once with a fresh one.
 """
 
@@ -166,6 +169,35 @@ class RateWindow:
             return 0.0
 
 
+class ThrottleMemory:
+    """When each mailbox may be asked again, and what the server said when it refused."""
+
+    def __init__(self) -> None:
+        self._until: dict[str, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def block(self, mailbox: str | None, seconds: float, body: Any, now: float) -> None:
+        if not mailbox:
+            return
+        with self._lock:
+            until = now + seconds
+            if until > self._until.get(mailbox, (0.0, None))[0]:
+                self._until[mailbox] = (until, body)
+
+    def remaining(self, mailbox: str | None, now: float) -> float:
+        if not mailbox:
+            return 0.0
+        with self._lock:
+            until = self._until.get(mailbox, (0.0, None))[0]
+        return max(0.0, until - now)
+
+    def refusal(self, mailbox: str, now: float) -> GraphResponse:
+        """The server's own 429, answered locally, with the time still left as Retry-After."""
+        with self._lock:
+            until, body = self._until.get(mailbox, (now, None))
+        return GraphResponse(429, body, {"retry-after": f"{max(0.0, until - now):.3f}"})
+
+
 @dataclass
 class _Pending:
     index: int
@@ -199,6 +231,7 @@ class GraphHttp:
         self.retries = retries
         self.gate = MailboxGate(per_mailbox)
         self.rate = RateWindow(*rate_limit)
+        self.throttled = ThrottleMemory()
         self.stop = threading.Event()
         self.workers = max(1, workers)
         self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="graph")
@@ -212,6 +245,13 @@ class GraphHttp:
         """One request with the retry policy above; returns the final response (maybe an error)."""
         waited, lost, transient = 0.0, 0, 0
         while True:
+            blocked = self.throttled.remaining(request.mailbox, time.monotonic())
+            if blocked > 0:
+                if waited + blocked > self.max_wait:
+                    return self.throttled.refusal(request.mailbox or "", time.monotonic())
+                self._sleep(blocked)
+                waited += blocked
+                continue
             counts = {request.mailbox: 1} if request.mailbox else {}
             self._respect_rate(request.mailbox)
             self.gate.acquire(counts, self.stop)
@@ -220,6 +260,8 @@ class GraphHttp:
             finally:
                 self.gate.release(counts)
             delay = response.retry_after
+            if delay is not None:
+                self.throttled.block(request.mailbox, delay, response.body, time.monotonic())
             if response.status == 0 and request.retry_safe and lost < self.retries:
                 lost += 1
                 continue
@@ -291,6 +333,21 @@ class GraphHttp:
         running: dict[Future, list[_Pending]] = {}
         while pending or running:
             now = time.monotonic()
+            for item in list(pending):  # mailboxes the server told to wait
+                blocked = self.throttled.remaining(item.request.mailbox, now)
+                until = now + blocked
+                if blocked <= 0 or item.not_before >= until - 1e-6:
+                    continue
+                extra = until - max(item.not_before, now)
+                pending.remove(item)
+                if item.waited + extra > self.max_wait:
+                    results[item.index] = self.throttled.refusal(item.request.mailbox or "", now)
+                else:
+                    item.waited += extra
+                    item.not_before = until
+                    pending.append(item)
+            if not pending and not running:
+                break
             while len(running) < self.workers:
                 chunk = _take_chunk(pending, now, self.gate.limit)
                 if not chunk:
@@ -305,6 +362,8 @@ class GraphHttp:
                 received = time.monotonic()
                 for item, response in zip(chunk, future.result(), strict=True):
                     delay = response.retry_after
+                    if delay is not None:
+                        self.throttled.block(item.request.mailbox, delay, response.body, received)
                     if (
                         response.status == 0
                         and item.request.retry_safe
