@@ -270,15 +270,12 @@ class CalendarSync:
                 readback.caseworker_moved(s, rt.index, booking, start, end, now, rt.zone)
                 event.written_start, event.written_end = start, end
                 report.moved.append(booking.id)
-            declined = [
-                email
-                for email, status in item.attendee_status.items()
-                if status.upper() == "DECLINED"
-            ]
-            if declined and booking.mode == "in_person":
+            declined = readback.room_declined(s, rt.index, booking, item.attendee_status)
+            if declined is not None:
                 report.rooms_lost += readback.displace(
-                    s, rt.index, [booking], now, rt.zone, reason="lokalet afslog invitationen"
-                )
+                    s, rt.index, [booking], now, rt.zone, reason="lokalet afslog invitationen",
+                    refused={booking.id: declined},
+                )  # fmt: skip
         for ext in own_removed:
             if not ext:
                 continue

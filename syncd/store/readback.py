@@ -4,7 +4,7 @@ front end are brought in line; the calendars follow through the outbox."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from syncd.domain.model import LIVE_STATUSES, BookingStatus, CancelledBy, Mode
 from syncd.domain.slots import widen
 from syncd.rooms import allocator
-from syncd.rooms.model import Preferences
+from syncd.rooms.model import Occupation, Preferences
 from syncd.store import rooms as room_ops
 from syncd.store.directory import DirectoryIndex
 from syncd.store.journal import audit, emit, enqueue_calendar_sync
@@ -130,17 +130,23 @@ def _replace_room(
     zone: ZoneInfo,
     *,
     reason: str,
+    refused: str | None = None,
 ) -> str | None:
+    """A room for ``booking`` (kept in ``old_room`` if still free); ``refused`` is a room that
+    declined this conversation and so is not offered to it again, whatever its calendar says."""
     cw = index.caseworkers[booking.caseworker_id]
     ctx = room_ops.load_context(
         s, index, cw.sites, booking.busy_start, booking.busy_end, now, zone,
         exclude_booking=booking.id,
     )  # fmt: skip
+    occupied = list(ctx.occupied)
+    if refused is not None:
+        occupied.append(Occupation(refused, booking.busy_start, booking.busy_end, "declined"))
     frozen = room_ops.freeze_until(now, zone)
     request = room_ops.request_for(
         index, booking, current_room=old_room, pinned=False, frozen_before=frozen
     )
-    plan = allocator.reallocate([request], ctx.existing, ctx.rooms, ctx.occupied, Preferences())
+    plan = allocator.reallocate([request], ctx.existing, ctx.rooms, occupied, Preferences())
     room_ops.apply_plan(s, plan, {booking.id: booking}, ctx, now, actor=ACTOR, reason=reason)
     return plan.assignments.get(booking.id)
 
@@ -188,6 +194,23 @@ def rooms_taken(
     return displace(s, index, [b for _, b in displaced_rows], now, zone, reason=reason)
 
 
+def room_declined(
+    s: Session, index: DirectoryIndex, booking: BookingRow, responses: Mapping[str, str]
+) -> str | None:
+    """The booking's room, if that room declined the invitation on our event (Exchange: the
+    room mailbox answers as a resource attendee). Answers of rooms it no longer holds are old
+    news: the booking has already moved on."""
+    if not Mode(booking.mode).needs_room:
+        return None
+    room_id = room_ops.active_room(s, booking.id)
+    room = index.rooms.get(room_id) if room_id else None
+    if room is None:
+        return None
+    answers = {email.lower(): status.upper() for email, status in responses.items()}
+    addresses = {a.lower() for a in (room.email, room.calendar_id) if a}
+    return room.id if any(answers.get(a) == "DECLINED" for a in addresses) else None
+
+
 def displace(
     s: Session,
     index: DirectoryIndex,
@@ -196,13 +219,18 @@ def displace(
     zone: ZoneInfo,
     *,
     reason: str,
+    refused: Mapping[str, str] | None = None,
 ) -> list[str]:
-    """Release the rooms of these bookings and find them new ones (fewest moves of others)."""
+    """Release the rooms of these bookings and find them new ones (fewest moves of others).
+    ``refused`` maps a booking to a room that declined it: that room is not given back."""
     lost: list[str] = []
     for booking in sorted(bookings, key=lambda b: b.start):
         old = room_ops.release_room(s, booking.id, now, reason)
         s.flush()
-        room = _replace_room(s, index, booking, None, now, zone, reason=reason)
+        room = _replace_room(
+            s, index, booking, None, now, zone, reason=reason,
+            refused=(refused or {}).get(booking.id),
+        )  # fmt: skip
         if room is None:
             booking.conflict = CONFLICT_ROOM_TAKEN
             lost.append(booking.id)
