@@ -1,28 +1,258 @@
-"""A small jobcentre on a real Radicale: calendars for caseworkers and rooms, the daemon's
-runtime and engine against it, and a person's hands (plain CalDAV PUT/DELETE) on the side."""
+"""A small jobcentre on a calendar backend: calendars for caseworkers mette/lars/pia and rooms
+L1/L2/L9, the daemon's runtime and engine against them (on SQLite), and a person's hands.
+
+``open_world(backend, ...)`` builds it over CalDAV (a real Radicale), EWS (the local EWS
+simulator) or Graph (the local Graph simulator). The connector is made by the daemon's own
+factory from a configuration like an administrator's, so mailboxes and rooms come from the
+directory exactly as in production. Tests speak of calendars by owner ("mette", "L2").
+
+``make_world`` below is the older Radicale-only world that the replica, lease and privacy tests
+use (raw iCalendar in, raw iCalendar out).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, cast
 from xml.etree import ElementTree
 
 import httpx
 from icalendar import Calendar
 
+from connectors.base import Connector
 from connectors.caldav import CalDAVConnector
 from mappings.rules import default_rules
 from syncd.config import parse_config
+from syncd.engine.factory import make_connector
 from syncd.engine.loop import Engine
 from syncd.runtime import Runtime, open_runtime
+from tests.engine.hands import CalDAVHands, Event, EWSHands, ExchangeHands, GraphHands, Hands
+from tests.sims.ews import EwsSimulator
+from tests.sims.graph.certs import app_certificate
+from tests.sims.graph.server import GraphSimulator
 from tests.support import jobcentre
 from tests.support.radicale import RadicaleServer
 
 CALDAV = "urn:ietf:params:xml:ns:caldav"
 CASEWORKERS = ("mette", "lars", "pia")
 ROOMS = ("L1", "L2", "L9")
+BACKENDS = ("caldav", "ews", "graph")
+EMAILS = {
+    "mette": "mette.hansen@lilleby.dk",
+    "lars": "lars.jensen@lilleby.dk",
+    "pia": "pia.olsen@lilleby.dk",
+    "L1": "moedelokale.l1@lilleby.dk",
+    "L2": "moedelokale.l2@lilleby.dk",
+    "L9": "moedelokale.l9@lilleby.dk",
+}
+ROOM_LIST = "lokaler.jobcenter@lilleby.dk"
 
 
+@dataclass
+class World:
+    """The jobcentre on one backend. ``server`` is the Radicale or simulator behind it."""
+
+    backend: str
+    server: Any
+    database_url: str
+    clock: Any
+    rt: Runtime
+    engine: Engine
+    connector: Connector
+    hands: Hands
+    calendars: dict[str, str]  # owner id -> calendar id
+
+    # -- where things are -------------------------------------------------------------------
+    def calendar(self, name: str) -> str:
+        return self.calendars[name]
+
+    def email(self, name: str) -> str:
+        return EMAILS[name]
+
+    @property
+    def rooms_by_invitation(self) -> bool:
+        """Exchange books a room by inviting its mailbox; CalDAV gets a separate room event."""
+        return self.backend in ("ews", "graph")
+
+    @property
+    def exchange(self) -> ExchangeHands:
+        assert self.rooms_by_invitation, f"{self.backend} has no room mailboxes"
+        return cast(ExchangeHands, self.hands)
+
+    # -- a person's hands ---------------------------------------------------------------------
+    def put(
+        self,
+        name: str,
+        uid: str,
+        summary: str,
+        start: datetime | date,
+        end: datetime | date,
+        *,
+        categories: tuple[str, ...] = (),
+    ) -> None:
+        self.hands.put(self.calendar(name), uid, summary, start, end, categories=categories)
+
+    def move(self, name: str, uid: str, start: datetime, end: datetime) -> None:
+        self.hands.move(self.calendar(name), uid, start, end)
+
+    def delete(self, name: str, uid: str) -> None:
+        self.hands.delete(self.calendar(name), uid)
+
+    def events(self, name: str) -> list[Event]:
+        return self.hands.events(self.calendar(name))
+
+    def ours(self, name: str) -> list[Event]:
+        return [e for e in self.events(name) if e.ours]
+
+    def invite_room(
+        self, organizer: str, room: str, uid: str, summary: str, start: datetime, end: datetime
+    ) -> str:
+        return self.exchange.invite_room(
+            self.calendar(organizer), self.calendar(room), uid, summary, start, end
+        )
+
+    def room_declines(self, room: str, organizer: str, uid: str) -> None:
+        self.exchange.room_declines(self.calendar(room), self.calendar(organizer), uid)
+
+    def deny(self, name: str) -> None:
+        self.exchange.deny(self.calendar(name))
+
+    def server_requests(self) -> int:
+        """Requests the calendar server has answered so far (from its own log)."""
+        if self.backend == "ews":
+            return len(self.server.requests())
+        if self.backend == "graph":
+            return len(self.server.http_requests())
+        return int(self.connector.requests_made)  # type: ignore[attr-defined]
+
+    # -- the daemon ---------------------------------------------------------------------------
+    def settle(self, rounds: int = 4) -> None:
+        """Run sync cycles and the outbox until nothing is left to do."""
+        for _ in range(rounds):
+            self.engine.cycle()
+            self.write()
+
+    def write(self) -> None:
+        """The outbox, as it runs right after a booking is confirmed."""
+        while self.engine.outbox.run_due():
+            pass
+
+    def restart(self) -> None:
+        """A new process on the same store and calendars (the old one is gone)."""
+        self.close_daemon()
+        fresh = _build(self.backend, self.server, self.database_url, self.clock, self.hands)
+        self.rt, self.engine, self.connector = fresh.rt, fresh.engine, fresh.connector
+
+    def close_daemon(self) -> None:
+        self.connector.close()
+        self.rt.db.dispose()
+
+
+@contextmanager
+def open_world(
+    backend: str, tmp_path: Path, clock: Any, radicale: RadicaleServer | None = None
+) -> Iterator[World]:
+    """The jobcentre on ``backend`` ("caldav" needs ``radicale``), closed afterwards."""
+    database_url = f"sqlite:///{tmp_path / 'syncd.db'}"
+    if backend == "caldav":
+        assert radicale is not None
+        for cw in CASEWORKERS:
+            _ensure(radicale, "caseworkers", cw, "caseworker")
+        for room in ROOMS:
+            _ensure(radicale, "rooms", room, "room")
+        server: Any = radicale
+        hands: Hands = CalDAVHands()
+    elif backend == "ews":
+        server = EwsSimulator().start()
+        for name in CASEWORKERS:
+            server.store.add_mailbox(EMAILS[name], name.title())
+        for room in ROOMS:
+            server.store.add_mailbox(
+                EMAILS[room], f"Mødelokale {room}", kind="room", room_list=ROOM_LIST
+            )
+        hands = EWSHands(server)
+    elif backend == "graph":
+        server = GraphSimulator(certificate=app_certificate()).start()
+        for name in CASEWORKERS:
+            server.state.add_mailbox(EMAILS[name], name.title())
+        for room in ROOMS:
+            server.state.add_room(EMAILS[room], f"Mødelokale {room}", room_list=ROOM_LIST)
+        hands = GraphHands(server)
+    else:
+        raise ValueError(f"unknown backend {backend!r}")
+    world = _build(backend, server, database_url, clock, hands)
+    try:
+        yield world
+    finally:
+        world.close_daemon()
+        world.hands.close()
+        if backend != "caldav":
+            server.stop()
+
+
+def backend_settings(backend: str, server: Any) -> dict[str, Any]:
+    """The ``[backend]`` table an administrator would write for this server."""
+    if backend == "caldav":
+        url = server.url
+        return {
+            "kind": "caldav",
+            "url": url,
+            "homes": {f"{url}caseworkers/": "caseworker", f"{url}rooms/": "room"},
+        }
+    if backend == "ews":
+        return {
+            "kind": "ews",
+            "endpoint": server.endpoint,
+            "auth": "none",
+            "max_inline_backoff": 2.0,
+        }
+    cert = server.certificate
+    return {
+        "kind": "graph",
+        "tenant_id": server.tenant,
+        "client_id": server.client_id,
+        "private_key_pem": cert.private_key_pem,
+        "thumbprint": cert.thumbprint,
+        "authority_host": server.authority_host,
+        "graph_url": server.graph_url,
+        "ca_bundle": server.ca_bundle,
+        "max_retry_wait": 2.0,
+        "timeout": 10.0,
+    }
+
+
+def config_data(backend: str, server: Any, database_url: str) -> dict[str, Any]:
+    data = jobcentre.config(database_url).model_dump(mode="json", exclude_none=True)
+    for entry in data["caseworkers"] + data["rooms"]:
+        entry["email"] = EMAILS[entry["id"]]
+    data["backend"] = backend_settings(backend, server)
+    if backend == "caldav":
+        data["sync"] = {
+            "caseworker_calendar": server.url + "caseworkers/{id}/",
+            "room_calendar": server.url + "rooms/{id}/",
+            "workers": 4,
+        }
+    else:
+        data["sync"] = {"caseworker_calendar": "{email}", "room_calendar": "{email}", "workers": 4}
+    return data
+
+
+def _build(backend: str, server: Any, database_url: str, clock: Any, hands: Hands) -> World:
+    config = parse_config(config_data(backend, server, database_url))
+    rt = open_runtime(config, clock=clock)
+    connector = make_connector(config, rt.index)
+    assert connector is not None
+    engine = Engine(rt, connector, default_rules())
+    calendars = {c.id: c.calendar_id for c in rt.index.directory.caseworkers if c.calendar_id}
+    calendars.update({r.id: r.calendar_id for r in rt.index.directory.rooms if r.calendar_id})
+    return World(backend, server, database_url, clock, rt, engine, connector, hands, calendars)
+
+
+# -- the Radicale-only world of the replica, lease and privacy tests -------------------------------
 def ics(uid: str, summary: str, start: datetime, end: datetime, *, extra: str = "") -> str:
     def fmt(d: datetime) -> str:
         return d.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -35,7 +265,7 @@ def ics(uid: str, summary: str, start: datetime, end: datetime, *, extra: str = 
 
 
 @dataclass
-class World:
+class RadicaleWorld:
     server: RadicaleServer
     rt: Runtime
     engine: Engine
@@ -110,34 +340,19 @@ class World:
             while self.engine.outbox.run_due():
                 pass
 
-    def restart(self) -> World:
-        """A new process on the same store and calendars."""
-        self.rt.db.dispose()
-        return make_world(self.server, self.rt.config.database_url, self.rt.clock)
 
-
-def make_world(server: RadicaleServer, database_url: str, clock, owner: str | None = None) -> World:
+def make_world(
+    server: RadicaleServer, database_url: str, clock: Any, owner: str | None = None
+) -> RadicaleWorld:
     for cw in CASEWORKERS:
         _ensure(server, "caseworkers", cw, "caseworker")
     for room in ROOMS:
         _ensure(server, "rooms", room, "room")
-    base = jobcentre.config(database_url)
-    data = base.model_dump(mode="json", exclude_none=True)
-    data["backend"] = {
-        "kind": "caldav",
-        "url": server.url,
-        "homes": {f"{server.url}caseworkers/": "caseworker", f"{server.url}rooms/": "room"},
-    }
-    data["sync"] = {
-        "caseworker_calendar": server.url + "caseworkers/{id}/",
-        "room_calendar": server.url + "rooms/{id}/",
-        "workers": 4,
-    }
-    config = parse_config(data)
+    config = parse_config(config_data("caldav", server, database_url))
     rt = open_runtime(config, clock=clock)
     connector = CalDAVConnector(server.url, calendar_homes=dict(config.backend.homes))  # type: ignore[union-attr]
     engine = Engine(rt, connector, default_rules(), owner=owner)
-    return World(server, rt, engine, connector)
+    return RadicaleWorld(server, rt, engine, connector)
 
 
 def _ensure(server: RadicaleServer, home: str, name: str, kind: str) -> None:

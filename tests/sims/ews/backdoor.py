@@ -159,6 +159,13 @@ class SimBackdoor:
                     att.response = response
             self.store.touch(item)
 
+    def room_declines(self, room: str, organizer: str, uid: str) -> None:
+        """The room's delegate declines the meeting after all: the organizer's item records the
+        decline and the meeting leaves the room's calendar."""
+        with self.store.lock:
+            self.set_response(organizer, uid, room, "Decline")
+            self.store.cancel_rooms_for(self._item(organizer, uid), {room.lower()})
+
     def invalidate_sync_states(self, calendar_id: str) -> None:
         with self.store.lock:
             self.store.mailbox(calendar_id).epoch += 1

@@ -342,9 +342,12 @@ class Store:
                     att.response = "Accept"
 
     def cancel_rooms(self, organizer_item: Item) -> None:
+        self.cancel_rooms_for(organizer_item, {a.email.lower() for a in organizer_item.attendees()})
+
+    def cancel_rooms_for(self, organizer_item: Item, rooms: set[str]) -> None:
         with self.lock:
-            for att in organizer_item.attendees():
-                self._drop_room_copy(att.email, organizer_item.uid)
+            for email in rooms:
+                self._drop_room_copy(email, organizer_item.uid)
 
     def _put_room_copy(self, room: Mailbox, meeting: Item) -> None:
         copy = self.by_uid(room.email, meeting.uid)

@@ -94,6 +94,23 @@ class OutlookBackdoor:
         event = self.sim.state.find_uid(calendar_id, uid)
         self.sim.state.delete_event(calendar_id, event.id)
 
+    def invite_room(
+        self, organizer: str, room: str, uid: str, summary: str, start: datetime, end: datetime
+    ) -> str:
+        """A colleague invites ``room`` to her meeting; returns the room's answer."""
+        body = {
+            "subject": summary,
+            "start": _dtz(start),
+            "end": _dtz(end),
+            "attendees": [{"type": "resource", "emailAddress": {"address": room}}],
+        }
+        event, _ = self.sim.state.create_event(organizer, body, ical_uid=uid)
+        return str(event.attendees[0]["status"]["response"])
+
+    def room_declines(self, room: str, organizer: str, uid: str) -> None:
+        """The room's delegate declines the meeting after all."""
+        self.sim.state.room_answers(room, organizer, uid, "declined")
+
     def list_events(self, calendar_id: str) -> list[dict]:
         with self.sim.state.lock:
             events = list(self.sim.state.mailbox(calendar_id).events.values())

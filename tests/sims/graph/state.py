@@ -169,8 +169,8 @@ class SimEvent:
             "showAs": self.show_as,
             "type": event_type,
             "responseStatus": {"response": self.response, "time": "0001-01-01T00:00:00Z"},
-            "start": format_dtz(start, tz_name),
-            "end": format_dtz(end, tz_name),
+            "start": self._when(start, tz_name),
+            "end": self._when(end, tz_name),
             "location": {"displayName": self.location, "locationType": "default"},
             "locations": [{"displayName": self.location}] if self.location else [],
             "recurrence": _recurrence(self) if event_type == "seriesMaster" else None,
@@ -180,6 +180,14 @@ class SimEvent:
         data.update(extra)
         data.update(self.overrides)
         return data
+
+    def _when(self, moment: datetime, tz_name: str) -> dict:
+        """All-day events are floating dates: Graph returns midnight of the event's own date
+        under whatever zone was asked for, never a converted instant."""
+        if not self.is_all_day:
+            return format_dtz(moment, tz_name)
+        day = moment.astimezone(zone(self.tz)).date()
+        return {"dateTime": f"{day.isoformat()}T00:00:00.0000000", "timeZone": tz_name}
 
     def extended_json(self, key: str | None = None) -> list[dict]:
         return [
@@ -523,6 +531,20 @@ class GraphState:
             answered = True
         if answered:
             event.bump(organizer.next_seq())
+
+    def room_answers(self, room: str, organizer: str, ical_uid: str, response: str) -> None:
+        """The room's delegate answers a meeting by hand (e.g. declines after all): the answer
+        lands on the organizer's event, and a declined meeting leaves the room's calendar."""
+        with self.lock:
+            room_mailbox = self.mailbox(room)
+            owner = self.mailbox(organizer)
+            event = self.find_uid(organizer, ical_uid)
+            for attendee in event.attendees:
+                if attendee["emailAddress"]["address"].lower() == room_mailbox.address.lower():
+                    attendee["status"] = {"response": response, "time": iso_z(datetime.now(UTC))}
+            if response == "declined":
+                self._drop_copy(room_mailbox, ical_uid)
+            event.bump(owner.next_seq())
 
     # ----- calendarView and delta --------------------------------------------------------------
     def view(self, mailbox: Mailbox, lo: datetime, hi: datetime) -> list[tuple[SimEvent, tuple]]:
