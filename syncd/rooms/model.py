@@ -52,7 +52,7 @@ class Preferences:
     adjacent_gap: timedelta = timedelta(minutes=30)
     # Work the exact search may spend on one call (search nodes, deterministic, no clock) before
     # it settles: on a realistic site-day it is never reached (see bench/allocation.py).
-    search_budget: int = 6_000
+    search_budget: int = 5_000
 
 
 @dataclass(frozen=True)

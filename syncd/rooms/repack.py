@@ -122,10 +122,10 @@ class Ejection:
         self.sit = sit
         self.prefs = prefs
         self.budget = budget or Budget(None)
-        self._ranked: dict[str, tuple[str, ...]] = {}
-        self._free: dict[str, tuple[str, ...]] = {}
+        self._base: dict[str, list[tuple[str, tuple[Req, ...]]]] = {}
+        self._free: dict[str, list[str]] = {}
         self.placed: dict[str, str] = {}
-        self.by_room: dict[str, list[Req]] = defaultdict(list)
+        self.by_room: dict[str, list[Req]] = {}
         self.ejected: dict[str, Req] = {}
 
     def run(self, roots: Sequence[Req], k: int) -> dict[str, str] | None:
@@ -137,52 +137,51 @@ class Ejection:
             return dict(self.placed)
         return None
 
-    def ranked(self, req: Req) -> tuple[str, ...]:
-        found = self._ranked.get(req.booking_id)
-        if found is None:
-            found = tuple(rank_rooms(req, self.sit.domain(req), self.sit, self.prefs))
-            self._ranked[req.booking_id] = found
-        return found
-
-    def free(self, req: Req) -> tuple[str, ...]:
-        """Preferred-first rooms free for ``req`` before the search moved anything."""
-        found = self._free.get(req.booking_id)
+    def base(self, req: Req) -> list[tuple[str, tuple[Req, ...]]]:
+        """(room, whom it would bump there before the search moved anything), preferred first."""
+        found = self._base.get(req.booking_id)
         if found is None:
             sit = self.sit
-            found = tuple(rid for rid in self.ranked(req) if not sit.bumps(req, rid))
-            self._free[req.booking_id] = found
+            ranked = rank_rooms(req, sit.domain(req), sit, self.prefs)
+            found = [(rid, sit.bumps(req, rid)) for rid in ranked]
+            self._base[req.booking_id] = found
+            self._free[req.booking_id] = [rid for rid, bumped in found if not bumped]
         return found
-
-    def _clash(self, req: Req, rid: str) -> bool:
-        placed = self.by_room.get(rid)
-        return bool(placed) and any(q.start < req.end and req.start < q.end for q in placed)
 
     def _options(self, req: Req, budget: int) -> list[tuple[int, str, tuple[Req, ...]]]:
         """(bumped count, room, bumped) for each room ``req`` could take within ``budget``."""
-        sit, ejected = self.sit, self.ejected
+        ejected, by_room = self.ejected, self.by_room
+        start, end = req.start, req.end
         out: list[tuple[int, str, tuple[Req, ...]]] = []
+        base = self.base(req)
         if budget == 0:
-            seen: set[str] = set()
-            for rid in self.free(req):
-                if not self._clash(req, rid):
-                    out.append((0, rid, ()))
-                    seen.add(rid)
+            free = self._free[req.booking_id]
+            self.budget.spend(len(free) // 4 + 1)
+            for rid in free:
+                placed = by_room.get(rid)
+                if placed and any(q.start < end and start < q.end for q in placed):
+                    continue
+                out.append((0, rid, ()))
             # Rooms emptied by bumping someone out of them during this search.
-            domain = sit.domain(req)
-            for x in ejected.values():
-                rid = x.current_room
-                if rid is None or rid in seen or rid not in domain:
-                    continue
-                seen.add(rid)
-                if self._clash(req, rid):
-                    continue
-                if all(b.booking_id in ejected for b in sit.bumps(req, rid)):
-                    out.append((0, rid, ()))
+            if ejected:
+                seen = {rid for _, rid, _ in out}
+                domain = self.sit.domain(req)
+                for x in ejected.values():
+                    rid = x.current_room
+                    if rid is None or rid in seen or rid not in domain:
+                        continue
+                    seen.add(rid)
+                    placed = by_room.get(rid)
+                    if placed and any(q.start < end and start < q.end for q in placed):
+                        continue
+                    if all(b.booking_id in ejected for b in self.sit.bumps(req, rid)):
+                        out.append((0, rid, ()))
             return out
-        for rid in self.ranked(req):
-            if self._clash(req, rid):
+        self.budget.spend(len(base) // 4 + 1)
+        for rid, bumped in base:
+            placed = by_room.get(rid)
+            if placed and any(q.start < end and start < q.end for q in placed):
                 continue
-            bumped = sit.bumps(req, rid)
             if bumped and ejected:
                 bumped = tuple(b for b in bumped if b.booking_id not in ejected)
             if len(bumped) <= budget:
@@ -192,7 +191,6 @@ class Ejection:
     def _dfs(self, pending: list[Req], cost: int, k: int) -> bool:
         if not pending:
             return True
-        self.budget.spend(len(pending))
         budget = k - cost
         best: tuple[int, int] | None = None
         chosen: Req | None = None
@@ -208,17 +206,21 @@ class Ejection:
         assert chosen is not None
         chosen_opts.sort(key=lambda o: o[0])  # stable: preference order within equal cost
         rest = [q for q in pending if q is not chosen]
+        placed, by_room, ejected = self.placed, self.by_room, self.ejected
         for extra, rid, bumped in chosen_opts:
-            self.placed[chosen.booking_id] = rid
-            self.by_room[rid].append(chosen)
+            placed[chosen.booking_id] = rid
+            by_room.setdefault(rid, []).append(chosen)
             for b in bumped:
-                self.ejected[b.booking_id] = b
+                ejected[b.booking_id] = b
             if self._dfs(rest + list(bumped), cost + extra, k):
                 return True
             for b in bumped:
-                del self.ejected[b.booking_id]
-            self.by_room[rid].pop()
-            del self.placed[chosen.booking_id]
+                del ejected[b.booking_id]
+            here = by_room[rid]
+            here.pop()
+            if not here:
+                del by_room[rid]
+            del placed[chosen.booking_id]
         return False
 
 

@@ -66,8 +66,21 @@ def _part(
     return _part(ins, inside, domains, sit, out) and _part(outs, part - inside, domains, sit, out)
 
 
+def split_feasible(
+    items: Sequence[Req],
+    domains: dict[str, frozenset[str]],
+    inside: frozenset[str],
+    part: frozenset[str],
+    sit: Situation,
+) -> bool:
+    """Whether ``items`` can be divided between ``inside`` and the rest of ``part`` (each one
+    within its domain) without either side running out of rooms at any time."""
+    doms = {req.booking_id: domains[req.booking_id] & part for req in items}
+    return _split(items, doms, inside, part, sit) is not None
+
+
 def _split(
-    items: list[Req],
+    items: Sequence[Req],
     doms: dict[str, frozenset[str]],
     inside: frozenset[str],
     part: frozenset[str],
@@ -264,18 +277,71 @@ class _Graph:
 
 
 def _colour(items: list[Req], part: frozenset[str], sit: Situation, out: dict[str, str]) -> bool:
-    """Every request here may use every room of ``part``: colour in start order, keeping each
-    in its own room when free, else a room nobody holds then, else any free one."""
+    """Every request here may use every room of ``part`` (rooms are interchangeable). Keep
+    everyone whose own room is in the part there and fit the others into the gaps, bumping as
+    few as possible; also colour in start order (which cannot fail); take the one moving fewer."""
+    tries = [c for c in (_keep_and_insert(items, part, sit), _greedy_colour(items, part, sit)) if c]
+    if not tries:
+        return False
+    by_id = {req.booking_id: req for req in items}
+    out.update(
+        min(tries, key=lambda c: sum(1 for b, rid in c.items() if by_id[b].current_room != rid))
+    )
+    return True
+
+
+def _keep_and_insert(
+    items: list[Req], part: frozenset[str], sit: Situation
+) -> dict[str, str] | None:
+    rooms = sorted(part, key=lambda rid: sit.order[rid])
+    held: dict[str, list[Req]] = {rid: [] for rid in rooms}
+    where: dict[str, str] = {}
+    queue: list[Req] = []
+    for req in sorted(items, key=lambda r: (r.start, r.end, r.booking_id)):
+        if req.current_room in part:
+            held[req.current_room].append(req)
+            where[req.booking_id] = req.current_room
+        else:
+            queue.append(req)
+    steps = 4 * len(items) + 8
+    while queue:
+        steps -= 1
+        if steps < 0:
+            return None
+        req = queue.pop(0)
+        best: tuple[int, int, str] | None = None
+        for rid in rooms:
+            clash = [q for q in held[rid] if q.start < req.end and req.start < q.end]
+            # Never bump someone who was itself bumped or placed here: that could cycle.
+            if any(q.current_room != rid for q in clash):
+                continue
+            key = (len(clash), sit.order[rid], rid)
+            if best is None or key < best:
+                best = key
+        if best is None:
+            return None
+        rid = best[2]
+        for q in [q for q in held[rid] if q.start < req.end and req.start < q.end]:
+            held[rid].remove(q)
+            del where[q.booking_id]
+            queue.append(q)
+        held[rid].append(req)
+        where[req.booking_id] = rid
+    return where
+
+
+def _greedy_colour(items: list[Req], part: frozenset[str], sit: Situation) -> dict[str, str] | None:
     busy: dict[str, datetime] = {}
+    out: dict[str, str] = {}
     rooms = sorted(part, key=lambda rid: sit.order[rid])
     for req in sorted(items, key=lambda r: (r.start, r.end, r.booking_id)):
         free = [rid for rid in rooms if rid not in busy or busy[rid] <= req.start]
         if not free:
-            return False
+            return None
         if req.current_room in free:
             pick = req.current_room
         else:
             pick = next((rid for rid in free if sit.is_free(req, rid)), free[0])
         busy[pick] = req.end
         out[req.booking_id] = pick
-    return True
+    return out
