@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from syncd.rooms.budget import Budget, OutOfBudget
+from syncd.rooms.capacity import RoomClasses
 from syncd.rooms.feasibility import component, exhaustive
 from syncd.rooms.model import AllocationRequest, Preferences
 from syncd.rooms.preferences import rank_rooms
@@ -84,12 +85,8 @@ def pack(roots: Sequence[Req], sit: Situation, prefs: Preferences) -> Packing:
         items = [*roots, *component(roots, sit)]
         if split_refutes(items, sit):
             return Packing(None)
-        quick = split_pack(items, sit)
-        if quick is not None:
-            best = _minimise(quick, roots, sit)
-            limit = _moves(best, sit)
-        else:
-            limit = QUICK_DEPTH + 1
+        best = _construct(roots, sit, items)
+        limit = _moves(best, sit) if best is not None else QUICK_DEPTH + 1
         while depth < limit:
             found = search.run(roots, depth)
             if found is not None:
@@ -108,7 +105,23 @@ def pack(roots: Sequence[Req], sit: Situation, prefs: Preferences) -> Packing:
             depth += 1
         return Packing(best)
     except OutOfBudget:
+        if best is None:
+            best = _construct(roots, sit, [*roots, *component(roots, sit)])
         return Packing(best, exact=False)
+
+
+def _construct(roots: Sequence[Req], sit: Situation, items: list[Req]) -> dict[str, str] | None:
+    """A full assignment by construction (no search, no budget): re-colouring one room class
+    (what ``in_person_capacity`` relies on) and recursive flow splits; the one moving fewer."""
+    found = []
+    if len(roots) == 1:
+        quick = RoomClasses(sit).recolour(roots[0])
+        if quick is not None:
+            found.append(_minimise(quick, roots, sit))
+    split = split_pack(items, sit)
+    if split is not None:
+        found.append(_minimise(split, roots, sit))
+    return min(found, key=lambda f: _moves(f, sit)) if found else None
 
 
 def _moves(found: dict[str, str], sit: Situation) -> int:

@@ -52,7 +52,7 @@ def _part(
         return False
     proper = {d for d in doms.values() if d != part}
     if not proper:
-        return _colour(items, part, sit, out)
+        return colour(items, part, sit, out)
     # Split by the subset most requests are confined to (the big rooms before the wheelchair ones).
     inside = max(
         proper,
@@ -276,7 +276,7 @@ class _Graph:
         return sent
 
 
-def _colour(items: list[Req], part: frozenset[str], sit: Situation, out: dict[str, str]) -> bool:
+def colour(items: list[Req], part: frozenset[str], sit: Situation, out: dict[str, str]) -> bool:
     """Every request here may use every room of ``part`` (rooms are interchangeable). Keep
     everyone whose own room is in the part there and fit the others into the gaps, bumping as
     few as possible; also colour in start order (which cannot fail); take the one moving fewer."""

@@ -11,7 +11,14 @@ from hypothesis import strategies as st
 
 from syncd.rooms import allocate, fcfs_allocate, in_person_capacity, reallocate, repack
 from syncd.rooms.feasibility import component
-from syncd.rooms.model import AllocationPlan, AllocationRequest, Move, Occupation, RoomSpec
+from syncd.rooms.model import (
+    AllocationPlan,
+    AllocationRequest,
+    Move,
+    Occupation,
+    Preferences,
+    RoomSpec,
+)
 from syncd.rooms.relax import split_refutes
 from syncd.rooms.situation import Situation
 from syncd.rooms.splitpack import split_pack
@@ -168,10 +175,15 @@ def test_capacity_never_promises_what_cannot_be_given(site, ops, cands) -> None:
         AllocationRequest(**{**c.__dict__, "booking_id": f"cand{i}"}) for i, c in enumerate(cands)
     ]
     answer = in_person_capacity(cands, live, rooms, occupied)
+    starved = Preferences(search_budget=0)  # the promise must hold without any search
     for c in cands:
         if answer[c.booking_id]:
             assert min_moves([c], live, rooms, occupied) is not None
             assert allocate(c, live, rooms, occupied).assignments[c.booking_id] is not None
+            plan = allocate(c, live, rooms, occupied, starved)
+            assert plan.assignments[c.booking_id] is not None
+            check_moves(plan, live)
+            check_state(apply(plan, [c], live), rooms, occupied)
 
 
 @st.composite
