@@ -4,6 +4,7 @@ slots minus live bookings, weekly caps, notice and, for in-person, a free suitab
 from __future__ import annotations
 
 import bisect
+import zlib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -104,6 +105,9 @@ def find_offers(
     timelines = {cw: _Timeline(v) for cw, v in busy_by_cw.items()}
     empty = _Timeline([])
     rooms = RoomAvailability(s, index, span_start, span_end, now)
+    budget = _RoomBudget()
+    # Within one start time, no caseworker should always come first when rooms run short.
+    slots.sort(key=lambda x: (x.start, zlib.crc32(x.id.encode())))
 
     out: list[Offer] = []
     for slot in slots:
@@ -133,9 +137,10 @@ def find_offers(
                 features = set(ctype.required_features)
                 if q.needs_wheelchair:
                     features.add(WHEELCHAIR)
-                if not rooms.any_free(
+                free = rooms.free_rooms(
                     cw.sites, ctype.min_room_capacity, features, busy_start, busy_end
-                ):
+                )
+                if not budget.take(cw.id, free, busy_start, busy_end):
                     continue
             out.append(
                 Offer(
@@ -232,18 +237,45 @@ class RoomAvailability:
         self.timelines = {room: _Timeline(v) for room, v in taken.items()}
         self._empty = _Timeline([])
 
-    def any_free(
+    def free_rooms(
         self,
         sites: frozenset[str],
         min_capacity: int,
         features: set[str],
         start: datetime,
         end: datetime,
-    ) -> bool:
-        for site in sites:
-            for room in self.index.rooms_by_site.get(site, []):
-                if room.capacity < min_capacity or not features <= room.features:
-                    continue
-                if not self.timelines.get(room.id, self._empty).overlaps(start, end):
-                    return True
-        return False
+    ) -> frozenset[str]:
+        """Suitable rooms with nothing in them during [start, end)."""
+        return frozenset(
+            room.id
+            for site in sites
+            for room in self.index.rooms_by_site.get(site, [])
+            if room.capacity >= min_capacity
+            and features <= room.features
+            and not self.timelines.get(room.id, self._empty).overlaps(start, end)
+        )
+
+
+class _RoomBudget:
+    """Keeps the in-person offers of one answer within the rooms that could hold them: at any
+    moment, offers of different caseworkers competing for the same rooms never outnumber those
+    rooms (two offers of one caseworker at the same time are alternatives, not two rooms), so a
+    citizen who picks an offer is not turned away for want of a room."""
+
+    def __init__(self) -> None:
+        self.accepted: list[tuple[datetime, datetime, str, frozenset[str]]] = []
+
+    def take(self, caseworker: str, rooms: frozenset[str], start: datetime, end: datetime) -> bool:
+        if not rooms:
+            return False
+        # Candidates arrive in order of start: what ended before this one starts is done.
+        self.accepted = [a for a in self.accepted if a[1] > start]
+        competing = {
+            cw
+            for a_start, a_end, cw, a_rooms in self.accepted
+            if cw != caseworker and a_start < end and start < a_end and a_rooms & rooms
+        }
+        if len(competing) >= len(rooms):
+            return False
+        self.accepted.append((start, end, caseworker, rooms))
+        return True

@@ -231,3 +231,29 @@ def test_minimum_notice(rt, clock):
     clock.set(at(-1, 9, 30))  # Monday 09:30: Tuesday 09:00 is within 24 hours
     assert "09:00" not in local_times(offers(rt, caseworker_id="mette"))
     assert "09:40" in local_times(offers(rt, caseworker_id="mette"))
+
+
+def test_in_person_offers_never_outnumber_the_rooms(rt):
+    for cw in ("mette", "lars", "pia"):
+        publish(rt, cw, [(at(0, 9), at(0, 10))], types=("jobsamtale",))
+    with rt.db.write() as s:  # the big room is taken all morning: two rooms are left
+        s.execute(
+            text(
+                'INSERT INTO busy_times (owner_kind, owner_id, start, "end", source) '
+                "VALUES ('room', 'L9', :a, :b, 'manual')"
+            ),
+            {"a": _db_time(rt, at(0, 8)), "b": _db_time(rt, at(0, 12))},
+        )
+    found = offers(rt, type_code="jobsamtale")
+    nine = {o.caseworker_id for o in found if o.mode is Mode.IN_PERSON and o.start == at(0, 9)}
+    assert len(nine) == 2  # three caseworkers, two rooms
+    assert {o.caseworker_id for o in found if o.mode is Mode.PHONE and o.start == at(0, 9)} == {
+        "mette",
+        "lars",
+        "pia",
+    }
+    # Whoever gets an in-person offer can book it: the room is there.
+    for o in [o for o in found if o.mode is Mode.IN_PERSON and o.start == at(0, 9)]:
+        assert rt.bookings.confirm(
+            rt.bookings.reserve(o.offer_id, f"c-{o.caseworker_id}").id
+        ).room_id
