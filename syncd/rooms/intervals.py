@@ -9,7 +9,7 @@ Touching intervals ([9:00, 9:30) and [9:30, 10:00)) do not overlap.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from itertools import pairwise
 from typing import Generic, TypeVar
@@ -54,7 +54,7 @@ class Timeline(Generic[T]):
     def __len__(self) -> int:
         return len(self._items)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[tuple[datetime, datetime, T]]:
         return iter(self._items)
 
     def overlapping(self, start: datetime, end: datetime) -> list[T]:

@@ -13,16 +13,17 @@ first:
    bumped one elsewhere; and so on. Every minimal solution is reachable this way (each moved
    allocation in a minimal solution was pushed out of its room by someone placed there), so the
    first solution found with k moves, trying k = 0, 1, 2, ..., has the fewest moves.
-4. Two-way splits of the rooms (``relax.split_refutes``): a max-flow per split that proves
+4. Two-way splits of the rooms (``relax.split_refutes``): a flow per split that proves
    infeasibility where an allocation's need to keep one room over time is what makes it fail.
-5. Recursive two-way splits as min-cost flows (``splitpack``): finds a full assignment in a few
-   milliseconds on a crowded day; its moves bound the deepening of step 3, which then proves
-   the bound or beats it.
-6. If that found nothing: an exhaustive feasibility search over groups of interchangeable
-   rooms in the connected component of the interval graph (``feasibility.exhaustive``), which
-   decides feasibility and bounds the moves for the deepening.
-When the budget runs out, the best assignment found so far (or None) is returned, marked as
-not proven.
+5. Construction (``_construct``): re-colouring one room class (``capacity.RoomClasses``, the
+   proof behind offers) and recursive two-way splits solved as min-cost flows (``splitpack``)
+   find a full assignment in a few milliseconds on a crowded day; its moves bound the
+   deepening of step 3, which then proves the bound or beats it.
+6. If construction found nothing: an exhaustive feasibility search over groups of
+   interchangeable rooms in the connected component of the interval graph
+   (``feasibility.exhaustive``), which decides feasibility and bounds the deepening.
+When the budget runs out, the best assignment found so far (at least the constructed one, if
+construction succeeds) is returned, marked as not proven.
 """
 
 from __future__ import annotations
@@ -180,15 +181,15 @@ class Ejection:
                 seen = {rid for _, rid, _ in out}
                 domain = self.sit.domain(req)
                 for x in ejected.values():
-                    rid = x.current_room
-                    if rid is None or rid in seen or rid not in domain:
+                    home = x.current_room
+                    if home is None or home in seen or home not in domain:
                         continue
-                    seen.add(rid)
-                    placed = by_room.get(rid)
+                    seen.add(home)
+                    placed = by_room.get(home)
                     if placed and any(q.start < end and start < q.end for q in placed):
                         continue
-                    if all(b.booking_id in ejected for b in self.sit.bumps(req, rid)):
-                        out.append((0, rid, ()))
+                    if all(b.booking_id in ejected for b in self.sit.bumps(req, home)):
+                        out.append((0, home, ()))
             return out
         self.budget.spend(len(base) // 4 + 1)
         for rid, bumped in base:
@@ -254,9 +255,9 @@ def point_bound(roots: Sequence[Req], sit: Situation) -> int | None:
             continue
         holder: dict[str, Req] = {}
         for rid in sit.rooms:
-            x = sit.stays[rid].at(t)
-            if x is not None:
-                holder[rid] = x
+            here = sit.stays[rid].at(t)
+            if here is not None:
+                holder[rid] = here
         for i, root in enumerate(active):
             depth = _augment(root, holder, sit)
             if depth is None:

@@ -280,13 +280,18 @@ def colour(items: list[Req], part: frozenset[str], sit: Situation, out: dict[str
     """Every request here may use every room of ``part`` (rooms are interchangeable). Keep
     everyone whose own room is in the part there and fit the others into the gaps, bumping as
     few as possible; also colour in start order (which cannot fail); take the one moving fewer."""
-    tries = [c for c in (_keep_and_insert(items, part, sit), _greedy_colour(items, part, sit)) if c]
+    tries: list[dict[str, str]] = [
+        c for c in (_keep_and_insert(items, part, sit), _greedy_colour(items, part, sit)) if c
+    ]
     if not tries:
         return False
     by_id = {req.booking_id: req for req in items}
-    out.update(
-        min(tries, key=lambda c: sum(1 for b, rid in c.items() if by_id[b].current_room != rid))
-    )
+
+    def moved(c: dict[str, str]) -> int:
+        return sum(1 for b, rid in c.items() if by_id[b].current_room != rid)
+
+    best: dict[str, str] = min(tries, key=moved)
+    out.update(best)
     return True
 
 

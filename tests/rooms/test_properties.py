@@ -20,6 +20,7 @@ from syncd.rooms.model import (
     RoomSpec,
 )
 from syncd.rooms.relax import split_refutes
+from syncd.rooms.repack import point_bound
 from syncd.rooms.situation import Situation
 from syncd.rooms.splitpack import split_pack
 from tests.rooms.oracle import apply, check_moves, check_state, min_moves
@@ -209,12 +210,22 @@ def packed(draw: st.DrawFn) -> tuple[list[RoomSpec], list[Occupation], list[Allo
     return rooms, occupied, live
 
 
+class _NoRecolour:
+    def __init__(self, sit: Situation) -> None:
+        pass
+
+    def recolour(self, cand: AllocationRequest) -> None:
+        return None
+
+
 MODES = {
     "default": {},
-    # Flow bound first, then deepening up to it.
-    "splitpack": {"CHEAP_DEPTH": 0},
-    # No flow bound: deepening, then the exhaustive search decides and bounds the moves.
-    "exhaustive": {"CHEAP_DEPTH": 0, "QUICK_DEPTH": 0, "split_pack": lambda items, sit: None},
+    # Constructed bound (re-colouring, flow splits) first, then deepening up to it.
+    "construct": {"CHEAP_DEPTH": 0},
+    # Flow splits alone as the bound.
+    "splitpack": {"CHEAP_DEPTH": 0, "RoomClasses": _NoRecolour},
+    # No constructed bound: the exhaustive search decides and bounds the moves.
+    "exhaustive": {"CHEAP_DEPTH": 0, "QUICK_DEPTH": 0, "_construct": lambda *args: None},
 }
 
 
@@ -272,14 +283,20 @@ def test_reallocate_in_dense_states_matches_oracle(state, data) -> None:  # type
 @settings(max_examples=300, deadline=None, derandomize=True)
 @given(packed(), requests("new"))
 def test_flow_proofs_and_flow_packing_are_sound(state, new) -> None:  # type: ignore[no-untyped-def]
-    """The two-way split proofs never refute a feasible case; the split packing only returns
-    valid assignments (hard rules, no overlaps, only movable allocations move)."""
+    """The per-instant matching and the two-way split proofs never refute a feasible case, and
+    the matching's bound never exceeds the fewest moves; the split packing only returns valid
+    assignments (hard rules, no overlaps, only movable allocations move)."""
     rooms, occupied, live = state
     sit = Situation(live, rooms, occupied, exclude={new.booking_id})
     items = [new, *component([new], sit)]
     best = min_moves([new], live, rooms, occupied)
     if split_refutes(items, sit):
         assert best is None
+    bound = point_bound([new], sit)
+    if bound is None:
+        assert best is None
+    elif best is not None:
+        assert best >= bound
     packed_rooms = split_pack(items, sit)
     if best is None:
         assert packed_rooms is None
