@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from syncd.engine.targets import Target
 from syncd.runtime import Runtime
@@ -56,10 +57,14 @@ class Leases:
         by_id = {t.calendar_id: t for t in targets}
         with self.rt.db.write() as s:
             known = set(s.scalars(select(SyncStateRow.calendar_id)))
-            for t in targets:
-                if t.calendar_id not in known:
-                    s.add(SyncStateRow(calendar_id=t.calendar_id, kind=t.kind, owner_id=t.owner_id))
-            s.flush()
+            missing = [
+                {"calendar_id": t.calendar_id, "kind": t.kind, "owner_id": t.owner_id,
+                 "failures": 0, "force_full": False}
+                for t in targets
+                if t.calendar_id not in known
+            ]  # fmt: skip
+            if missing:  # replicas starting together race here: the first insert wins
+                s.execute(pg_insert(SyncStateRow).values(missing).on_conflict_do_nothing())
         with self.rt.db.write() as s:
             live = (
                 s.scalar(

@@ -79,11 +79,23 @@ class CalendarSync:
 
     # -- applying ----------------------------------------------------------------------------
 
-    def apply(self, target: Target, changes: ChangeSet, *, marker: str | None) -> SyncReport:
+    def apply(
+        self, target: Target, changes: ChangeSet, *, marker: str | None, republish: bool = False
+    ) -> SyncReport:
         rt = self.rt
         now = rt.clock()
         h = horizon(rt)
         report = SyncReport(target.calendar_id, full=changes.full)
+        if not (
+            changes.changed or changes.deleted or changes.full or changes.quarantined or republish
+        ):
+            # Nothing changed: only the token moves on. This is most syncs on servers without a
+            # cheap change marker (EWS, Graph without $batch markers), so it must stay cheap.
+            with rt.db.write() as s:
+                if self.leases is not None:
+                    self.leases.check(s, target.calendar_id)
+                self._save_state(s, target, changes.token, marker, now)
+            return report
         with rt.db.read() as s:
             known = {
                 row.href: row
@@ -139,7 +151,9 @@ class CalendarSync:
             )
         if token is None:
             return
-        self.apply(target, ChangeSet(changed=[], deleted=[], token=token), marker=marker)
+        self.apply(
+            target, ChangeSet(changed=[], deleted=[], token=token), marker=marker, republish=True
+        )
 
     def _meaning(
         self, target: Target, items: dict[str, CalendarItem], h: tuple[datetime, datetime]
