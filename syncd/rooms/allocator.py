@@ -45,6 +45,11 @@ def allocate(
       kept where they are), one is returned, and it moves as few existing allocations as
       possible; among the free rooms, the preferences in ``syncd.rooms.preferences`` decide;
     - otherwise ``new`` gets None and nothing moves.
+    The last two hold when ``plan.exact`` is True. The search has a deterministic budget
+    (``prefs.search_budget``); if it runs out (rare: a crowded day where the fewest moves are
+    many), the plan still obeys the hard rules, but may move more than needed, or give None
+    although a cleverer search would have found a room; ``plan.exact`` is then False. Whatever
+    the budget, a request that ``in_person_capacity`` promised gets a room.
     ``existing`` holds the allocations as they are (``current_room``); ones without a room, or
     with ``new.booking_id`` (a rebooking releases its old room), are ignored. An existing
     allocation that is already invalid where it sits is never moved.
@@ -69,8 +74,9 @@ def reallocate(
 ) -> AllocationPlan:
     """New rooms for bookings whose room became unusable (taken by hand, blocked).
 
-    ``occupied`` must already contain whatever displaced them. A displaced booking may keep its
-    own room if that is in fact still free for it. If all displaced bookings can be placed
+    ``occupied`` (or a pinned entry in ``existing``) must already hold whatever displaced them.
+    A displaced booking may keep its own room if that is in fact still free for it; a pinned
+    one is moved all the same (its room is gone). If all displaced bookings can be placed
     (moving other movable, unpinned allocations), they are, with the fewest moves, exactly as
     ``allocate`` does for one. If not, they are taken in order of start time and each is kept if
     it can be placed together with the ones kept before it (a maximal, not necessarily maximum,

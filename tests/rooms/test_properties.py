@@ -100,6 +100,7 @@ def replay(ops, rooms, occupied, allocator=allocate):  # type: ignore[no-untyped
         best = min_moves([new], live, rooms, occupied)
         got = plan.assignments[new.booking_id]
         if allocator is allocate:
+            assert plan.exact
             assert (got is None) == (best is None), (best, plan)
             if got is not None:
                 assert len(plan.moves) == best, (best, plan)
@@ -151,6 +152,7 @@ def test_reallocate_after_a_block(site, ops, data) -> None:  # type: ignore[no-u
     if not displaced:
         return
     plan = reallocate(displaced, live, rooms, occupied)
+    assert plan.exact
     check_moves(plan, [x for x in live if x not in displaced])
     best = min_moves(displaced, live, rooms, occupied)
     placed = [d for d in displaced if plan.assignments[d.booking_id] is not None]
@@ -267,6 +269,7 @@ def test_reallocate_in_dense_states_matches_oracle(state, data) -> None:  # type
         x for x in live if x.current_room == room and x.start < block.end and block.start < x.end
     ]
     plan = reallocate(displaced, live, rooms, occupied)
+    assert plan.exact
     others = [x for x in live if x not in displaced]
     check_moves(plan, others)
     best = min_moves(displaced, live, rooms, occupied)
