@@ -19,10 +19,15 @@ import heapq
 from collections.abc import Sequence
 from datetime import datetime
 
-from syncd.rooms.model import AllocationRequest
+from syncd.rooms.budget import Budget, OutOfBudget
+from syncd.rooms.ejection import Ejection
+from syncd.rooms.model import AllocationRequest, Preferences
 from syncd.rooms.situation import Situation
 
 Req = AllocationRequest
+
+# Search work allowed per part for fitting newcomers in with the fewest bumps.
+PART_BUDGET = 400
 
 
 def split_pack(items: Sequence[Req], sit: Situation) -> dict[str, str] | None:
@@ -279,9 +284,16 @@ class _Graph:
 def colour(items: list[Req], part: frozenset[str], sit: Situation, out: dict[str, str]) -> bool:
     """Every request here may use every room of ``part`` (rooms are interchangeable). Keep
     everyone whose own room is in the part there and fit the others into the gaps, bumping as
-    few as possible; also colour in start order (which cannot fail); take the one moving fewer."""
+    few as possible (a small ejection search, then a greedy one); also colour in start order
+    (which cannot fail); take the one moving fewest."""
     tries: list[dict[str, str]] = [
-        c for c in (_keep_and_insert(items, part, sit), _greedy_colour(items, part, sit)) if c
+        c
+        for c in (
+            _insert_by_ejection(items, part, sit),
+            _keep_and_insert(items, part, sit),
+            _greedy_colour(items, part, sit),
+        )
+        if c
     ]
     if not tries:
         return False
@@ -293,6 +305,30 @@ def colour(items: list[Req], part: frozenset[str], sit: Situation, out: dict[str
     best: dict[str, str] = min(tries, key=moved)
     out.update(best)
     return True
+
+
+def _insert_by_ejection(
+    items: list[Req], part: frozenset[str], sit: Situation
+) -> dict[str, str] | None:
+    """The fewest bumps that fit the newcomers of this part among those kept in their own rooms,
+    by the allocator's ejection search on the part alone, within a small budget."""
+    newcomers = [req for req in items if req.current_room not in part]
+    kept = [req for req in items if req.current_room in part]
+    if not newcomers:
+        return {req.booking_id: req.current_room for req in kept}  # type: ignore[misc]
+    rooms = [sit.rooms[rid] for rid in sorted(part, key=lambda rid: sit.order[rid])]
+    local = Situation(kept, rooms, [], exclude={req.booking_id for req in newcomers})
+    search = Ejection(local, Preferences(), Budget(PART_BUDGET))
+    try:
+        for depth in range(len(items) + 1):
+            found = search.run(newcomers, depth)
+            if found is not None:
+                out = {req.booking_id: req.current_room for req in kept}
+                out.update(found)
+                return out  # type: ignore[return-value]
+    except OutOfBudget:
+        pass
+    return None
 
 
 def _keep_and_insert(
