@@ -8,7 +8,7 @@ first:
    interval, the conversations running at that instant must be matchable to distinct rooms
    (bipartite matching, augmenting from the current allocation). Failure proves that no
    assignment exists; the shortest augmenting path is a lower bound on the moves.
-3. An ejection search with iterative deepening on the number of moves (``Ejection``): place a
+3. An ejection search with iterative deepening on the number of moves (``ejection``): place a
    request in a room, which bumps the movable allocations overlapping it there; place each
    bumped one elsewhere; and so on. Every minimal solution is reachable this way (each moved
    allocation in a minimal solution was pushed out of its room by someone placed there), so the

@@ -5,8 +5,10 @@ rooms, say). Deciding who goes into Q is a 0/1 choice per request under per-time
 counts, an interval matrix, so a min-cost flow decides it exactly and integrally, preferring
 that everybody stays on the side of their current room (see ``relax`` for the counting). Then
 do the same inside Q and inside the rest with the next subset (the wheelchair rooms), until in
-every part all requests may use all its rooms; there, rooms are interchangeable and intervals
-are coloured into them in start order (interval graphs are perfect, so this cannot fail).
+every part all requests may use all its rooms; there, rooms are interchangeable: those already
+in the part stay in their rooms and the newcomers are fitted in with a small ejection search,
+or, failing that, intervals are coloured into the rooms in start order (interval graphs are
+perfect, so this cannot fail).
 
 Each level is exact, the sequence of levels is not: this may miss an assignment that exists,
 and its moves are few, not provably fewest. The allocator uses it as an upper bound and as a
