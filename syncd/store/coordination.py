@@ -178,7 +178,9 @@ class CoordinationService:
             if alloc is not None:
                 self._release(alloc, now, f"fastgjort i {target}")
             s.flush()
-            self._insert(s, booking, target, now, pinned=True, reason=reason or "fastgjort")
+            room_ops.insert_allocation(
+                s, booking, target, now, pinned=True, reason=reason or "fastgjort"
+            )
             s.flush()
             rehoused = self._rehouse(
                 s,
@@ -247,7 +249,9 @@ class CoordinationService:
             if alloc is not None:
                 self._release(alloc, now, f"flyttet til {room_id}")
                 s.flush()
-            self._insert(s, booking, room_id, now, pinned=pinned, reason=reason or "flyttet")
+            room_ops.insert_allocation(
+                s, booking, room_id, now, pinned=pinned, reason=reason or "flyttet"
+            )
             s.flush()
             self._room_changed(s, booking, previous, room_id, now)
             audit(
@@ -577,29 +581,6 @@ class CoordinationService:
         alloc.active = False
         alloc.released_at = now
         alloc.reason = reason
-
-    def _insert(
-        self,
-        s: Session,
-        booking: BookingRow,
-        room_id: str,
-        now: datetime,
-        *,
-        pinned: bool,
-        reason: str,
-    ) -> None:
-        s.add(
-            RoomAllocationRow(
-                booking_id=booking.id,
-                room_id=room_id,
-                start=booking.busy_start,
-                end=booking.busy_end,
-                active=True,
-                pinned=pinned,
-                created_at=now,
-                reason=reason,
-            )
-        )
 
     def _room_changed(
         self,

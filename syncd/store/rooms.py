@@ -180,7 +180,7 @@ def apply_plan(
         for booking_id, move in moved.items():
             booking = others[booking_id]
             if move.to_room is not None:
-                _insert_allocation(session, booking, move.to_room, now, reason)
+                insert_allocation(session, booking, move.to_room, now, reason)
             enqueue_calendar_sync(session, booking_id, "room_moved", now)
             emit(
                 session,
@@ -201,13 +201,20 @@ def apply_plan(
             )
     for booking_id, room_id in plan.assignments.items():
         if room_id is not None and booking_id not in moved:
-            _insert_allocation(session, bookings[booking_id], room_id, now, reason)
+            insert_allocation(session, bookings[booking_id], room_id, now, reason)
     session.flush()
 
 
-def _insert_allocation(
-    session: Session, booking: BookingRow, room_id: str, now: datetime, reason: str
+def insert_allocation(
+    session: Session,
+    booking: BookingRow,
+    room_id: str,
+    now: datetime,
+    reason: str,
+    *,
+    pinned: bool = False,
 ) -> None:
+    """The booking holds this room for its time, buffers included."""
     session.add(
         RoomAllocationRow(
             booking_id=booking.id,
@@ -215,7 +222,7 @@ def _insert_allocation(
             start=booking.busy_start,
             end=booking.busy_end,
             active=True,
-            pinned=False,
+            pinned=pinned,
             created_at=now,
             reason=reason,
         )
