@@ -265,6 +265,8 @@ class BookingService:
             booking.updated_at = now
             booking.version += 1
             room = room_ops.release_room(s, booking.id, now, f"aflyst af {by.value}")
+            if room is not None:
+                self._room_freed(s, room, booking.busy_start, booking.busy_end, now)
             enqueue_calendar_sync(s, booking.id, "cancelled", now)
             emit(
                 s,
@@ -507,6 +509,20 @@ class BookingService:
             except IntegrityError:
                 continue
         raise ConflictError("no suitable meeting room could be secured; try again", code="no_room")
+
+    def _room_freed(
+        self, s: Session, room_id: str, start: datetime, end: datetime, now: datetime
+    ) -> None:
+        """Give a conversation that has been waiting for a room the one just freed."""
+        from syncd.store.coordination import CoordinationService
+
+        room = self.index.rooms.get(room_id)
+        if room is None:
+            return
+        s.flush()
+        CoordinationService(self.db, self.index, zone=self.zone, clock=self.clock).room_freed(
+            s, room.site_id, start, end, now
+        )
 
     def _payload(self, booking: BookingRow, room: str | None) -> dict[str, object]:
         return {

@@ -415,6 +415,21 @@ class CoordinationService:
         self._notify()
         return change
 
+    def room_freed(
+        self, s: Session, site_id: str, start: datetime, end: datetime, now: datetime
+    ) -> tuple[Rehoused, ...]:
+        """Inside the caller's transaction: a room at ``site_id`` became free in [start, end)
+        (a cancellation, a rebooking); conversations there that have no room get one if the
+        allocator can place them, and are left as they are otherwise."""
+        roomless = [
+            b
+            for b in self._roomless(s, start, end, now)
+            if site_id in self.index.caseworkers[b.caseworker_id].sites
+        ]
+        return self._rehouse(
+            s, roomless, now, actor="syncd", reason="lokale frigivet", conflict=None
+        )
+
     # -- calendar writes ---------------------------------------------------------------------
 
     def retry_outbox(self, entry_id: int, *, actor: str, reason: str = "") -> str:

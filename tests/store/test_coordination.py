@@ -247,17 +247,16 @@ def test_find_room_for_a_conflict_once_a_room_is_free(rt):
     with pytest.raises(ConflictError) as err:
         coord.find_room(victim.id, actor=COORD)
     assert err.value.code == "no_room"
+    # The cancellation hands the freed room to the waiting conversation by itself.
     rt.bookings.cancel(other.id, by=CancelledBy.CITIZEN)
-    change = coord.find_room(victim.id, actor=COORD)
-    assert change.room_id == "L1" and room_of(rt, victim.id) == "L1"
+    assert room_of(rt, victim.id) == "L1"
     assert rt.bookings.get(victim.id).conflict is None
-    assert audit_lines(rt, "room.found")[-1].actor == COORD
-    assert outbox_for(rt, victim.id)[-1] == "room_changed_by_coordinator"
+    assert audit_lines(rt, "room.reallocated")[-1].actor == "syncd"
     with pytest.raises(InvalidError):
         coord.find_room(victim.id, actor=COORD)
 
 
-def test_move_gives_a_roomless_conversation_a_room(rt):
+def test_a_freed_room_goes_to_the_roomless_conversation(rt):
     mette, lars, pia = three_at_nine(rt)
     victim = next(b for b in (mette, lars, pia) if b.room_id == "L9")
     coord = coordination(rt)
@@ -267,8 +266,10 @@ def test_move_gives_a_roomless_conversation_a_room(rt):
         coord.move(victim.id, "L9", actor=COORD)  # still blocked until 09:20
     other = next(b for b in (mette, lars, pia) if b.room_id == "L2")
     rt.bookings.cancel(other.id, by=CancelledBy.CASEWORKER)
-    change = coord.move(victim.id, "L2", actor=COORD)
-    assert (change.previous_room, change.room_id) == (None, "L2")
+    # The freed room went to the waiting conversation by itself; L9 is still blocked.
+    assert room_of(rt, victim.id) == "L2"
+    with pytest.raises(ConflictError):
+        coord.move(victim.id, "L9", actor=COORD)
     assert rt.bookings.get(victim.id).conflict is None
     check_rooms(rt)
 

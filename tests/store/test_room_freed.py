@@ -1,0 +1,46 @@
+"""A conversation left without a room gets one as soon as a cancellation frees a suitable
+room at its time."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+from syncd.domain.model import Mode
+from syncd.store.readback import rooms_taken
+from tests.store.helpers import publish
+from tests.store.test_bookings import _db_time, offers
+from tests.support.jobcentre import at
+
+
+def test_cancellation_gives_the_room_to_a_waiting_conversation(rt):
+    for cw in ("mette", "lars"):
+        publish(rt, cw, [(at(0, 9), at(0, 10))], types=("jobsamtale",))
+    first = rt.bookings.confirm(
+        rt.bookings.reserve(
+            offers(rt, caseworker_id="mette", modes=(Mode.IN_PERSON,))[0].offer_id, "a"
+        ).id
+    )
+    second = rt.bookings.confirm(
+        rt.bookings.reserve(
+            offers(rt, caseworker_id="lars", modes=(Mode.IN_PERSON,))[0].offer_id, "b"
+        ).id
+    )
+    # Someone takes lars's room and the big room by hand: lars's conversation has no room.
+    taken = {second.room_id, "L9"}
+    with rt.db.write() as s:
+        for room in taken:
+            s.execute(
+                text(
+                    "INSERT INTO busy_times (owner_kind, owner_id, start, \"end\", source) VALUES ('room', :r, :a, :b, 'hand')"
+                ),
+                {"r": room, "a": _db_time(rt, at(0, 8)), "b": _db_time(rt, at(0, 11))},
+            )
+        s.flush()
+        for room in taken:
+            rooms_taken(s, rt.index, room, rt.clock(), rt.zone)
+    waiting = rt.bookings.get(second.id)
+    assert waiting.room_id is None and waiting.conflict
+    # Mette's citizen cancels: her room goes to lars's conversation at once.
+    rt.bookings.cancel(first.id)
+    rehoused = rt.bookings.get(second.id)
+    assert rehoused.room_id == first.room_id and rehoused.conflict is None
