@@ -26,6 +26,7 @@ from syncd.runtime import Runtime
 from syncd.store import readback
 from syncd.store.journal import enqueue_calendar_sync
 from syncd.store.publishing import publish_caseworker
+from syncd.store.rooms import active_room
 from syncd.store.tables import (
     BookingRow,
     BusyRow,
@@ -299,8 +300,11 @@ class CalendarSync:
             booking = s.get(BookingRow, event.booking_id)
             event.deleted = True
             event.written_hash = None
+            room = active_room(s, booking.id) if booking is not None else None
             if booking is not None and readback.caseworker_deleted(s, booking, now):
                 report.cancelled.append(booking.id)
+                if room is not None:  # like any cancellation: a waiting conversation may take it
+                    self.rt.bookings.room_freed(s, room, booking.busy_start, booking.busy_end, now)
 
     def _read_back_room(
         self,

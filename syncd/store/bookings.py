@@ -266,7 +266,7 @@ class BookingService:
             booking.version += 1
             room = room_ops.release_room(s, booking.id, now, f"aflyst af {by.value}")
             if room is not None:
-                self._room_freed(s, room, booking.busy_start, booking.busy_end, now)
+                self.room_freed(s, room, booking.busy_start, booking.busy_end, now)
             enqueue_calendar_sync(s, booking.id, "cancelled", now)
             emit(
                 s,
@@ -510,10 +510,12 @@ class BookingService:
                 continue
         raise ConflictError("no suitable meeting room could be secured; try again", code="no_room")
 
-    def _room_freed(
+    def room_freed(
         self, s: Session, room_id: str, start: datetime, end: datetime, now: datetime
     ) -> None:
-        """Give a conversation that has been waiting for a room the one just freed."""
+        """Inside the caller's transaction: give conversations that have been waiting for a room
+        the one just freed (a cancellation by the citizen, or by the caseworker in her
+        calendar)."""
         from syncd.store.coordination import CoordinationService
 
         room = self.index.rooms.get(room_id)
