@@ -61,10 +61,7 @@ class _Timeline:
         self.ends = [m[1] for m in merged]
 
     def overlaps(self, start: datetime, end: datetime) -> bool:
-        i = bisect.bisect_left(self.ends, start, key=None)
-        # first interval whose end > start
-        while i < len(self.ends) and self.ends[i] <= start:
-            i += 1
+        i = bisect.bisect_right(self.ends, start)  # the first interval ending after ``start``
         return i < len(self.starts) and self.starts[i] < end
 
 
@@ -92,16 +89,16 @@ def find_offers(
     span_start = min(x.start for x in slots) - timedelta(days=1)
     span_end = max(x.end for x in slots) + timedelta(days=1)
     involved = sorted({x.caseworker_id for x in slots})
-    live = _live_bookings(s, involved, span_start, span_end, now)
+    # One read serves both the caseworkers' busy time and their weekly caps (whole weeks).
+    live = _live_bookings(
+        s, involved, span_start - timedelta(days=7), span_end + timedelta(days=7), now
+    )
     busy_by_cw: dict[str, list[Interval]] = defaultdict(list)
     week_counts: dict[tuple[str, tuple[int, int]], int] = defaultdict(int)
     for b in live:
+        week_counts[(b.caseworker_id, week_key(b.start, zone))] += 1
         if b.exclusive:
             busy_by_cw[b.caseworker_id].append((b.busy_start, b.busy_end))
-    for b in _week_bookings(
-        s, involved, span_start - timedelta(days=7), span_end + timedelta(days=7), now
-    ):
-        week_counts[(b.caseworker_id, week_key(b.start, zone))] += 1
     timelines = {cw: _Timeline(v) for cw, v in busy_by_cw.items()}
     empty = _Timeline([])
     rooms = RoomAvailability(s, index, span_start, span_end, now)
@@ -194,12 +191,6 @@ def _live_bookings(
             )
         )
     )
-
-
-def _week_bookings(
-    s: Session, cw_ids: list[str], start: datetime, end: datetime, now: datetime
-) -> list[BookingRow]:
-    return _live_bookings(s, cw_ids, start, end, now)
 
 
 class RoomAvailability:
