@@ -1,6 +1,8 @@
 -- wrk script: citizens reserve an offer and confirm the hold, paced so that all connections
 -- together attempt about `RATE` bookings per second. Lua state is per wrk thread (shared by its
 -- connections), so a reserved hold goes into a queue that the thread's next request serves.
+-- Each thread books its own share of the offers, in the file's order (bench/booking.py shuffles
+-- them); when they run out, it reserves its first offer again (a conflict).
 -- Environment: OFFERS_FILE (one offer id per line), API_KEY, RATE, CONNECTIONS, THREADS.
 local offers = {}
 local threads = {}
@@ -13,8 +15,11 @@ function setup(thread)
 end
 
 function init(args)
+  local threads_n = tonumber(os.getenv("THREADS"))
+  local n = 0
   for line in io.lines(os.getenv("OFFERS_FILE")) do
-    table.insert(offers, line)
+    if n % threads_n == id - 1 then table.insert(offers, line) end
+    n = n + 1
   end
   math.randomseed(id * 7919)
   key = os.getenv("API_KEY")
@@ -37,7 +42,7 @@ function request()
     return wrk.format("POST", "/api/v1/holds/" .. hold .. "/confirm", headers, "")
   end
   seq = seq + 1
-  local offer = offers[math.random(#offers)]
+  local offer = offers[seq] or offers[1]
   local body = '{"offer_id":"' .. offer .. '","citizen_ref":"bench-' .. id .. '-' .. seq .. '"}'
   return wrk.format("POST", "/api/v1/holds", headers, body)
 end

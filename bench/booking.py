@@ -1,9 +1,16 @@
 """Booking benchmark: many concurrent citizens reserving and confirming over real HTTP.
 
-Starts ``syncd serve`` (a separate process) on SQLite or PostgreSQL with the small scenario, then
-drives it with N concurrent clients, open-loop at a target rate of confirmations per second (so
-latency is measured, not queueing in the load generator), and prints throughput, p50/p99 latency
-of a whole confirmation (reserve + confirm) and the double bookings found in the store (must be 0).
+Starts ``syncd serve`` (a separate process) on SQLite or PostgreSQL with a jobcentre from a
+scenario (default: the large scenario's shape with 400 caseworkers at its four sites, enough free
+times for a 20 s run at 200 bookings a second; the small scenario's 40 caseworkers can take only
+about 1,200 bookings in all). It then drives it with N concurrent clients at a target rate of
+bookings per second, and prints throughput, p50/p99 latency and the double bookings found in
+the store (must be 0).
+
+The citizens book distinct offers that can all be booked together (one mode per slot, no two
+overlapping times of one caseworker, her weekly cap kept), in random order: a conflict is then
+a fault of the server, not of the workload. ``--contention`` instead lets them pick offers at
+random, with the conflicts that brings.
 
     .venv/bin/python bench/booking.py                 # both backends, 200 clients, 200/s, 20 s
     .venv/bin/python bench/booking.py --backend postgres --rate 0   # closed loop: max throughput
@@ -15,12 +22,16 @@ import argparse
 import asyncio
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 import uuid
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -37,8 +48,22 @@ KEY = "bench-key-" + "x" * 24
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
-def write_config(workdir: Path, url: str, port: int, workers: int = 1) -> Path:
-    scenario = Path(__file__).resolve().parent.parent / "syncd" / "data" / "small.toml"
+DATA = Path(__file__).resolve().parent.parent / "syncd" / "data"
+
+
+def bench_scenario(workdir: Path, caseworkers: int) -> Path:
+    """The large scenario's jobcentre (four sites, their rooms, its conversation types) with
+    ``caseworkers`` caseworkers."""
+    if caseworkers <= 40:
+        return DATA / "small.toml"
+    text_ = (DATA / "large.toml").read_text()
+    text_ = re.sub(r"(?m)^count = \d+", f"count = {caseworkers}", text_, count=1)
+    path = workdir / "scenario.toml"
+    path.write_text(text_)
+    return path
+
+
+def write_config(workdir: Path, url: str, port: int, scenario: Path, workers: int = 1) -> Path:
     path = workdir / "syncd.toml"
     path.write_text(
         f'database_url = "{url}"\nscenario = "{scenario}"\nlog_level = "warning"\n'
@@ -48,13 +73,59 @@ def write_config(workdir: Path, url: str, port: int, workers: int = 1) -> Path:
     return path
 
 
-async def run_load(base: str, clients: int, rate: float, seconds: float) -> dict[str, object]:
+def bookable_offers(base: str, scenario: Path, contention: bool) -> list[str]:
+    """Offer ids for the citizens, in random order (see the module's docstring)."""
+    rng = random.Random(7)
+    with httpx.Client(base_url=base, headers={"X-API-Key": KEY}, timeout=60) as http:
+        types = {t["code"]: t for t in http.get("/api/v1/conversation-types").json()}
+        sites = [x["id"] for x in http.get("/api/v1/sites").json()]
+        offers: list[dict[str, str]] = []
+        day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        for n in range(1, 43):
+            for site in sites:
+                params = {
+                    "site": site,
+                    "from": (day + timedelta(days=n)).isoformat(),
+                    "to": (day + timedelta(days=n + 1)).isoformat(),
+                    "limit": 5000,
+                }
+                offers += http.get("/api/v1/offers", params=params).json()["offers"]
+    if contention:
+        ids = [o["offer_id"] for o in offers]
+        return [rng.choice(ids) for _ in range(len(ids))]
+    cap = tomllib.loads(scenario.read_text())["caseworkers"].get("conversations_per_week_cap")
+    by_slot: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for o in offers:
+        by_slot[o["offer_id"].rpartition("~")[0]].append(o)
+    taken: dict[str, list[tuple[datetime, datetime]]] = defaultdict(list)
+    per_week: dict[tuple[str, int], int] = defaultdict(int)
+    chosen = []
+    slots = list(by_slot.values())
+    rng.shuffle(slots)
+    for modes in slots:
+        o = rng.choice(modes)
+        t = types[o["type"]]
+        start = datetime.fromisoformat(o["start"]) - timedelta(minutes=t["buffer_before_minutes"])
+        end = datetime.fromisoformat(o["end"]) + timedelta(minutes=t["buffer_after_minutes"])
+        cw, week = o["caseworker_id"], start.isocalendar()[1]
+        if cap is not None and per_week[(cw, week)] >= cap:
+            continue
+        if any(s < end and start < e for s, e in taken[cw]):
+            continue
+        taken[cw].append((start, end))
+        per_week[(cw, week)] += 1
+        chosen.append(o["offer_id"])
+    return chosen
+
+
+async def run_load(
+    base: str, clients: int, rate: float, seconds: float, ids: list[str]
+) -> dict[str, object]:
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(
         base_url=base, headers={"X-API-Key": KEY}, limits=limits, timeout=30
     ) as http:
-        offers = (await http.get("/api/v1/offers", params={"limit": 5000})).json()["offers"]
-        ids = [o["offer_id"] for o in offers]
+        pending = iter(ids)
         latencies: list[float] = []
         outcomes = {"confirmed": 0, "conflict": 0, "error": 0}
         rng = random.Random(1)
@@ -67,9 +138,9 @@ async def run_load(base: str, clients: int, rate: float, seconds: float) -> dict
                 if interval:
                     await asyncio.sleep(max(0.0, next_at - time.monotonic()))
                     next_at += interval
-                if time.monotonic() >= stop_at:
+                offer = next(pending, None)
+                if time.monotonic() >= stop_at or offer is None:
                     return
-                offer = ids[rng.randrange(len(ids))]
                 t0 = time.perf_counter()
                 hold = await http.post(
                     "/api/v1/holds",
@@ -102,14 +173,13 @@ async def run_load(base: str, clients: int, rate: float, seconds: float) -> dict
     }
 
 
-def run_wrk(base: str, clients: int, rate: float, seconds: float, work: Path) -> dict[str, object]:
+def run_wrk(
+    base: str, clients: int, rate: float, seconds: float, work: Path, ids: list[str]
+) -> dict[str, object]:
     """Drive the API with wrk (a C load generator), so the client does not eat the CPU the
     server needs; per-request latency comes from wrk's own histogram."""
-    offers = httpx.get(
-        f"{base}/api/v1/offers", params={"limit": 5000}, headers={"X-API-Key": KEY}
-    ).json()["offers"]
     path = work / "offers.txt"
-    path.write_text("\n".join(o["offer_id"] for o in offers) + "\n")
+    path.write_text("\n".join(ids) + "\n")
     env = {
         **os.environ, "OFFERS_FILE": str(path), "API_KEY": KEY,
         "RATE": str(rate or 1e9), "CONNECTIONS": str(clients), "THREADS": "2",
@@ -122,7 +192,7 @@ def run_wrk(base: str, clients: int, rate: float, seconds: float, work: Path) ->
     line = next(x for x in out.splitlines() if x.startswith("RESULT"))
     fields = dict(kv.split("=") for kv in line.split()[1:])
     return {
-        "offers": len(offers),
+        "offers": len(ids),
         "attempts": int(fields["requests"]) - int(fields["confirmed"]),
         "elapsed": float(fields["seconds"]),
         "p50_ms": float(fields["p50_ms"]),
@@ -134,10 +204,18 @@ def run_wrk(base: str, clients: int, rate: float, seconds: float, work: Path) ->
 
 
 def bench_backend(
-    backend: str, clients: int, rate: float, seconds: float, workers: int, client: str
+    backend: str,
+    clients: int,
+    rate: float,
+    seconds: float,
+    workers: int,
+    client: str,
+    caseworkers: int,
+    contention: bool,
 ) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
+        scenario = bench_scenario(work, caseworkers)
         dbname = None
         if backend == "sqlite":
             url = f"sqlite:///{work / 'bench.db'}"
@@ -148,14 +226,15 @@ def bench_backend(
                 c.execute(text(f'CREATE DATABASE "{dbname}"'))
             url = f"postgresql://postgres@127.0.0.1:5432/{dbname}"
         port = free_port()
-        proc = start_syncd(write_config(work, url, port, workers), "serve")
+        proc = start_syncd(write_config(work, url, port, scenario, workers), "serve")
         try:
-            wait_http(f"http://127.0.0.1:{port}/openapi.json")
+            wait_http(f"http://127.0.0.1:{port}/openapi.json", timeout=600)
             base = f"http://127.0.0.1:{port}"
+            ids = bookable_offers(base, scenario, contention)
             if client == "wrk":
-                result = run_wrk(base, clients, rate, seconds, work)
+                result = run_wrk(base, clients, rate, seconds, work, ids)
             else:
-                result = asyncio.run(run_load(base, clients, rate, seconds))
+                result = asyncio.run(run_load(base, clients, rate, seconds, ids))
         finally:
             proc.terminate()
             proc.wait(timeout=30)
@@ -171,7 +250,7 @@ def bench_backend(
         f"{backend:9} [{client}] workers={workers} clients={clients} target={rate or 'max'}/s  attempts={attempts:6.1f}/s "
         f"confirmed={tput:6.1f}/s  conflicts={result['conflict']} errors={result['error']}  "
         f"p50={result['p50_ms']:.1f} ms  p99={result['p99_ms']:.1f} ms  "
-        f"double bookings={len(problems)}  (offers at start: {result['offers']})",
+        f"double bookings={len(problems)}  (offers for the citizens: {result['offers']})",
         flush=True,
     )
 
@@ -189,9 +268,25 @@ def main() -> None:
         default="wrk" if shutil.which("wrk") else "python",
         help="load generator (wrk: Debian's, per-request latency; python: per-booking latency)",
     )
+    p.add_argument(
+        "--caseworkers",
+        type=int,
+        default=400,
+        help="caseworkers (40 or fewer: the small scenario; more: the large one's shape)",
+    )
+    p.add_argument("--contention", action="store_true", help="citizens pick offers at random")
     a = p.parse_args()
     for backend in ("sqlite", "postgres") if a.backend == "both" else (a.backend,):
-        bench_backend(backend, a.clients, a.rate, a.seconds, a.workers, a.client)
+        bench_backend(
+            backend,
+            a.clients,
+            a.rate,
+            a.seconds,
+            a.workers,
+            a.client,
+            a.caseworkers,
+            a.contention,
+        )
 
 
 if __name__ == "__main__":

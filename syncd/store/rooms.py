@@ -6,19 +6,50 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, select
+from sqlalchemy import (
+    Boolean,
+    Integer,
+    Select,
+    String,
+    bindparam,
+    literal,
+    null,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from syncd.domain.holidays import is_closed
 from syncd.rooms import allocator
 from syncd.rooms.model import AllocationPlan, AllocationRequest, Occupation, Preferences, RoomSpec
+from syncd.store import hotpath
 from syncd.store.directory import DirectoryIndex
 from syncd.store.journal import audit, emit, enqueue_calendar_sync
-from syncd.store.tables import BookingRow, BusyRow, RoomAllocationRow, RoomBlockRow
+from syncd.store.tables import BookingRow, BusyRow, RoomAllocationRow, RoomBlockRow, UTCDateTime
 
 WHEELCHAIR = "wheelchair"
+
+
+class BookingTimes(Protocol):
+    """What allocation needs of a booking: an ORM row, or a plain row from a Core query."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def caseworker_id(self) -> str: ...
+    @property
+    def type_code(self) -> str: ...
+    @property
+    def needs_wheelchair(self) -> bool: ...
+    @property
+    def start(self) -> datetime: ...
+    @property
+    def busy_start(self) -> datetime: ...
+    @property
+    def busy_end(self) -> datetime: ...
 
 
 @dataclass(frozen=True)
@@ -51,7 +82,7 @@ def freeze_until(now: datetime, zone: ZoneInfo, working_days: int = 1) -> dateti
 
 def request_for(
     index: DirectoryIndex,
-    booking: BookingRow,
+    booking: BookingTimes,
     *,
     current_room: str | None,
     pinned: bool,
@@ -88,62 +119,84 @@ def load_context(
     *,
     exclude_booking: str | None = None,
 ) -> RoomContext:
-    """Everything that holds a room at these sites on the local day(s) around [start, end)."""
+    """Everything that holds a room at these sites on the local day(s) around [start, end):
+    allocations, foreign meetings and blocks, read in one statement (this runs inside every
+    in-person booking)."""
     rooms = room_specs(index, site_ids)
     room_ids = [r.room_id for r in rooms]
     day_start = datetime.combine(start.astimezone(zone).date(), time(0), zone)
     day_end = datetime.combine(end.astimezone(zone).date() + timedelta(days=1), time(0), zone)
     frozen_before = freeze_until(now, zone)
-    rows = session.execute(
-        select(RoomAllocationRow, BookingRow)
-        .join(BookingRow, BookingRow.id == RoomAllocationRow.booking_id)
-        .where(
-            RoomAllocationRow.active,
-            RoomAllocationRow.room_id.in_(room_ids),
-            RoomAllocationRow.start < day_end,
-            RoomAllocationRow.end > day_start,
-        )
-    ).all()
     existing = []
     allocation_ids = {}
-    for alloc, booking in rows:
-        if booking.id == exclude_booking:
+    occupied = []
+    params = {"room_ids": room_ids, "day_start": day_start, "day_end": day_end}
+    for row in session.connection().execute(CONTEXT, params):
+        if row.kind != "alloc":
+            occupied.append(Occupation(row.room_id, row.taken_start, row.taken_end, row.kind))
+            continue
+        if row.id == exclude_booking:
             continue
         existing.append(
             request_for(
                 index,
-                booking,
-                current_room=alloc.room_id,
-                pinned=alloc.pinned,
+                row,  # type: ignore[arg-type]  (a Row with the booking's columns)
+                current_room=row.room_id,
+                pinned=row.pinned,
                 frozen_before=frozen_before,
             )
         )
-        allocation_ids[booking.id] = alloc.id
-    occupied = [
-        Occupation(b.owner_id, b.start, b.end, "busy")
-        for b in session.scalars(
-            select(BusyRow).where(
-                BusyRow.owner_kind == "room",
-                BusyRow.owner_id.in_(room_ids),
-                BusyRow.start < day_end,
-                BusyRow.end > day_start,
-            )
-        )
-    ]
-    occupied += [
-        Occupation(b.room_id, b.start, b.end, "blocked")
-        for b in session.scalars(
-            select(RoomBlockRow).where(
-                and_(
-                    RoomBlockRow.active,
-                    RoomBlockRow.room_id.in_(room_ids),
-                    RoomBlockRow.start < day_end,
-                    RoomBlockRow.end > day_start,
-                )
-            )
-        )
-    ]
+        allocation_ids[row.id] = row.alloc_id
     return RoomContext(rooms, existing, occupied, allocation_ids)
+
+
+def _context_query() -> Select[Any]:
+    ra, b = RoomAllocationRow, BookingRow
+    room_ids = bindparam("room_ids", expanding=True)
+    day_start, day_end = bindparam("day_start"), bindparam("day_end")
+    no_text, no_time = null().cast(String), null().cast(UTCDateTime())
+    allocations = (
+        select(
+            literal("alloc").label("kind"),
+            ra.room_id.label("room_id"),
+            ra.start.label("taken_start"),
+            ra.end.label("taken_end"),
+            ra.id.label("alloc_id"),
+            ra.pinned.label("pinned"),
+            b.id,
+            b.caseworker_id,
+            b.type_code,
+            b.needs_wheelchair,
+            b.start,
+            b.busy_start,
+            b.busy_end,
+        )
+        .join(b, b.id == ra.booking_id)
+        .where(ra.active, ra.room_id.in_(room_ids), ra.start < day_end, ra.end > day_start)
+    )
+    nothing = (
+        null().cast(Integer), null().cast(Boolean), no_text, no_text, no_text,
+        null().cast(Boolean), no_time, no_time, no_time,
+    )  # fmt: skip
+    busy = select(literal("busy"), BusyRow.owner_id, BusyRow.start, BusyRow.end, *nothing).where(
+        BusyRow.owner_kind == "room",
+        BusyRow.owner_id.in_(room_ids),
+        BusyRow.start < day_end,
+        BusyRow.end > day_start,
+    )
+    blocks = select(
+        literal("blocked"), RoomBlockRow.room_id, RoomBlockRow.start, RoomBlockRow.end, *nothing
+    ).where(
+        RoomBlockRow.active,
+        RoomBlockRow.room_id.in_(room_ids),
+        RoomBlockRow.start < day_end,
+        RoomBlockRow.end > day_start,
+    )
+    return union_all(allocations, busy, blocks)  # type: ignore[return-value]
+
+
+# Who holds which room (allocations, foreign meetings, blocks) in a time range.
+CONTEXT = _context_query()
 
 
 def plan_for_new(ctx: RoomContext, request: AllocationRequest) -> AllocationPlan:
@@ -153,7 +206,7 @@ def plan_for_new(ctx: RoomContext, request: AllocationRequest) -> AllocationPlan
 def apply_plan(
     session: Session,
     plan: AllocationPlan,
-    bookings: dict[str, BookingRow],
+    bookings: dict[str, BookingTimes],
     ctx: RoomContext,
     now: datetime,
     *,
@@ -205,9 +258,30 @@ def apply_plan(
     session.flush()
 
 
+def claim_room(
+    session: Session, booking: BookingTimes, room_id: str, now: datetime, reason: str
+) -> bool:
+    """The booking takes a room nobody else moves for (the common case: a plan without moves),
+    in one statement. False when a concurrent booking took the room first (PostgreSQL's
+    exclusion constraint; without a savepoint, so the transaction stays usable)."""
+    params = {
+        "p_booking": booking.id,
+        "p_room": room_id,
+        "p_busy_start": booking.busy_start,
+        "p_busy_end": booking.busy_end,
+        "p_now": now,
+        "p_reason": reason,
+    }
+    conn = session.connection()
+    if conn.dialect.name != "postgresql":
+        conn.execute(hotpath.CLAIM_ROOM, params)
+        return True
+    return conn.execute(hotpath.CLAIM_ROOM_UNLESS_TAKEN, params).first() is not None
+
+
 def insert_allocation(
     session: Session,
-    booking: BookingRow,
+    booking: BookingTimes,
     room_id: str,
     now: datetime,
     reason: str,
