@@ -1,9 +1,23 @@
--- wrk script: citizens reserve an offer and confirm the hold, paced so that all connections
--- together attempt about `RATE` bookings per second. Lua state is per wrk thread (shared by its
--- connections), so a reserved hold goes into a queue that the thread's next request serves.
+-- wrk script: citizens reserve an offer and confirm the hold. Reservations follow a fixed
+-- schedule of `RATE` per second over all threads (open loop: a slow answer does not slow the
+-- schedule down, so latency is not hidden by the load generator waiting); a connection that
+-- would start a reservation waits for the thread's next free slot of the schedule. Lua state
+-- is per wrk thread (shared by its connections), so a reserved hold goes into a queue that the
+-- thread's next request serves, at once.
 -- Each thread books its own share of the offers, in the file's order (bench/booking.py shuffles
 -- them); when they run out, it reserves its first offer again (a conflict).
 -- Environment: OFFERS_FILE (one offer id per line), API_KEY, RATE, CONNECTIONS, THREADS.
+local ffi = require("ffi")
+ffi.cdef [[
+  typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
+  int clock_gettime(int clk_id, bench_timespec *tp);
+]]
+local ts = ffi.new("bench_timespec")
+local function now_ms()
+  ffi.C.clock_gettime(1, ts) -- CLOCK_MONOTONIC
+  return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
+end
+
 local offers = {}
 local threads = {}
 local counter = 0
@@ -23,16 +37,18 @@ function init(args)
   end
   math.randomseed(id * 7919)
   key = os.getenv("API_KEY")
-  local per_thread = tonumber(os.getenv("CONNECTIONS")) / tonumber(os.getenv("THREADS"))
-  -- each connection waits on average `interval` ms between reservations
-  interval = 1000 * tonumber(os.getenv("CONNECTIONS")) / tonumber(os.getenv("RATE"))
+  -- this thread starts a reservation every `interval` ms
+  interval = 1000 * threads_n / tonumber(os.getenv("RATE"))
+  next_at = now_ms() + math.random() * interval
   pending = {}
   confirmed, conflicts, errors, seq = 0, 0, 0, 0
 end
 
 function delay()
   if #pending > 0 then return 0 end
-  return math.random() * interval * 2
+  local slot = next_at
+  next_at = next_at + interval
+  return math.max(0, slot - now_ms())
 end
 
 function request()
@@ -54,6 +70,7 @@ function response(status, headers, body)
     confirmed = confirmed + 1
   elseif status == 409 or status == 404 then
     conflicts = conflicts + 1
+    if conflicts <= 3 then io.write("CONFLICT " .. status .. " " .. body:sub(1, 200) .. "\n") end
   else
     errors = errors + 1
     if errors < 3 then io.write("ERROR " .. status .. " " .. body:sub(1, 200) .. "\n") end

@@ -189,6 +189,9 @@ def run_wrk(
          str(Path(__file__).with_name("booking.lua")), base],
         env=env, capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
+    for x in out.splitlines():
+        if x.startswith(("ERROR", "CONFLICT")):
+            print("  wrk:", x, flush=True)
     line = next(x for x in out.splitlines() if x.startswith("RESULT"))
     fields = dict(kv.split("=") for kv in line.split()[1:])
     return {

@@ -4,6 +4,7 @@ sync engine, until SIGTERM/SIGINT."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 from datetime import date
 
@@ -50,6 +51,14 @@ def make_engine(rt: Runtime):  # type: ignore[no-untyped-def]
     return Engine(rt, connector) if connector is not None else None
 
 
+def settle_heap() -> None:
+    """Move everything built at startup (directory, app, imported modules) out of the garbage
+    collector's sight: a full collection then walks only what requests create, instead of
+    pausing every request in flight for tens of milliseconds."""
+    gc.collect()
+    gc.freeze()
+
+
 def serve(
     config: Config,
     *,
@@ -89,9 +98,11 @@ def serve(
             )
         )
     else:
+        app = create_app(rt)
+        settle_heap()
         server = uvicorn.Server(
             uvicorn.Config(
-                create_app(rt),
+                app,
                 host=host or config.api.host,
                 port=port if port is not None else config.api.port,
                 log_config=None,

@@ -10,9 +10,11 @@ from syncd.config import load_config
 
 def app() -> FastAPI:
     from syncd.api.app import create_app
-    from syncd.daemon import open_from_config
+    from syncd.daemon import open_from_config, settle_heap
     from syncd.logs import configure_logging
 
     config = load_config()
     configure_logging(config.log_level, config.log_format)
-    return create_app(open_from_config(config))
+    built = create_app(open_from_config(config))
+    settle_heap()
+    return built

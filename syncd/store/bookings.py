@@ -397,13 +397,14 @@ class BookingService:
     ) -> Row[Any]:
         """The slot, if this citizen may book it now, in one statement: the slot, the citizen's
         restrictions (fratagelse) and, on PostgreSQL, the sweep of expired holds (so their time
-        and rooms are free again before the exclusion constraints look)."""
+        and rooms are free again before the exclusion constraints look) and the lock on the
+        caseworker's bookings (see ``hotpath.SLOT_SWEEP_AND_LOCK``)."""
         params = {"p_slot": slot_id, "p_citizen": citizen_ref, "p_now": now}
         if self.db.is_sqlite:
             expire_stale_holds(conn, now)
             slot = hotpath.first_row(conn, hotpath.SLOT, params)
         else:
-            slot = hotpath.first_row(conn, hotpath.SLOT_AND_SWEEP, params)
+            slot = hotpath.first_row(conn, hotpath.SLOT_SWEEP_AND_LOCK, params)
         if slot is None or slot.withdrawn or (slot.strakstid and not staff):
             raise NotFoundError("the offer does not exist or was withdrawn", code="offer_not_found")
         ctype = self.index.types.get(slot.type_code)
@@ -441,7 +442,8 @@ class BookingService:
 
         PostgreSQL: the exclusion constraint refuses an overlapping live booking when it is
         written (so there is nothing to check here), and only a weekly cap, which no
-        constraint can express, needs bookings of the caseworker serialised (a row lock).
+        constraint can express, needs bookings of the caseworker serialised: by the lock
+        ``_bookable_slot`` took, before this statement's snapshot.
         SQLite: the write transaction already excludes everyone else; both checks are one
         statement."""
         cap = self.index.caseworkers[caseworker_id].weekly_cap
@@ -460,8 +462,7 @@ class BookingService:
         if self.db.is_sqlite:
             query = hotpath.CHECK_TIME if cap is None else hotpath.CHECK_TIME_AND_CAP
         elif cap is not None:
-            conn.execute(hotpath.LOCK_CASEWORKER, params)
-            query = hotpath.CHECK_CAP
+            query = hotpath.CHECK_CAP  # under the lock ``_bookable_slot`` took
         else:
             return
         found = hotpath.first_row(conn, query, params)

@@ -7,8 +7,9 @@ READ COMMITTED, with exclusion constraints as the last line of defence.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -65,11 +66,18 @@ class Database:
         # before nearly every query on the hot booking path.
         self._read = sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         self._write = sessionmaker(write_engine, expire_on_commit=False, autoflush=False)
+        self._writer: AbstractContextManager[Any] = (
+            threading.RLock() if self.is_sqlite else nullcontext()
+        )
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        """One write transaction: committed on success, rolled back on any error."""
-        with self._write() as session, session.begin():
+        """One write transaction: committed on success, rolled back on any error.
+
+        SQLite admits one writer at a time; the threads of this process queue for it here
+        instead of in SQLite's busy handler, which sleeps in steps of up to 100 ms and so
+        gave requests waiting behind a commit a long tail of latency."""
+        with self._writer, self._write() as session, session.begin():
             yield session
 
     @contextmanager

@@ -15,6 +15,7 @@ from sqlalchemy import (
     CTE,
     Executable,
     Select,
+    String,
     bindparam,
     exists,
     func,
@@ -30,7 +31,6 @@ from syncd.domain.model import LIVE_STATUSES, BookingStatus
 from syncd.store.tables import (
     AuditRow,
     BookingRow,
-    CaseworkerRow,
     CitizenRestrictionRow,
     EventFeedRow,
     OutboxRow,
@@ -107,12 +107,21 @@ def _slot_query() -> Select[Any]:
     ).where(SlotRow.id == bindparam("p_slot"))
 
 
-# The slot with the citizen's restrictions (fratagelse); the PostgreSQL form also sweeps.
-SLOT = _slot_query()
-SLOT_AND_SWEEP = _slot_query().add_cte(*stale_hold_sweep())
+# Advisory lock space (PostgreSQL) for "one booking of this caseworker at a time".
+CASEWORKER_LOCKS = 4807297
 
-LOCK_CASEWORKER = (
-    select(CaseworkerRow.id).where(CaseworkerRow.id == bindparam("p_cw")).with_for_update()
+# The slot with the citizen's restrictions (fratagelse). The PostgreSQL form also sweeps
+# expired holds and takes the caseworker's lock until commit, which serialises her bookings
+# for the weekly cap (a later statement, with a later snapshot, counts them).
+SLOT = _slot_query()
+SLOT_SWEEP_AND_LOCK = (
+    _slot_query()
+    .add_columns(
+        func.pg_advisory_xact_lock(CASEWORKER_LOCKS, func.hashtext(SlotRow.caseworker_id))
+        .cast(String)
+        .label("locked")
+    )
+    .add_cte(*stale_hold_sweep())
 )
 
 _others = (
