@@ -85,6 +85,9 @@ class ApiConfig(_Strict):
     hold_ttl_seconds: int = Field(600, ge=10, le=3600)
     # HTTP worker processes for the booking API (one per core pays on PostgreSQL).
     workers: int = Field(1, ge=1, le=64)
+    # Requests each worker process handles at once (threads). The store's connection pool is
+    # sized to match, so no request opens a connection of its own.
+    threads: int = Field(16, ge=1, le=256)
     webhook_url: str | None = None
     webhook_secret: str | None = None
     webhook_secret_env: str | None = None

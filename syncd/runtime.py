@@ -57,6 +57,13 @@ def with_calendar_ids(directory: Directory, config: Config) -> Directory:
     return replace(directory, caseworkers=caseworkers, rooms=rooms)
 
 
+def pool_size(config: Config) -> int:
+    """Connections one process keeps: one per API thread and engine worker, plus a few for the
+    janitor, the leases and the dashboard's live stream. A pool smaller than that makes busy
+    moments open and close connections, which on PostgreSQL costs a process fork each."""
+    return config.api.threads + config.sync.workers + config.sync.outbox_workers + 4
+
+
 def open_runtime(
     config: Config,
     *,
@@ -66,7 +73,7 @@ def open_runtime(
 ) -> Runtime:
     """Open the store (creating or upgrading the schema), write the directory into it and build
     the services. ``directory`` defaults to the configured one."""
-    db = Database(config.database_url)
+    db = Database(config.database_url, pool_size=pool_size(config))
     directory = directory if directory is not None else config.directory()
     directory = with_calendar_ids(directory, config)
     with db.startup_lock():

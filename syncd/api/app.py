@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
+import anyio.to_thread
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -57,10 +60,17 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
 
 
 def create_app(rt: Runtime) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Requests run in threads; as many at once as the store's pool has connections.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = rt.config.api.threads
+        yield
+
     app = FastAPI(
         title="Selvbook syncd booking API",
         version="1",
         description="Offers, holds and bookings of jobcentre conversations for self-booking.",
+        lifespan=lifespan,
     )
     app.state.api_keys = ApiKeys(
         {k.resolved_hash(): Client(k.name, frozenset(k.scopes)) for k in rt.config.api.keys}

@@ -30,7 +30,9 @@ def make_engine(url: str, *, pool_size: int = 20) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=300)
+    return create_engine(
+        url, pool_size=pool_size, max_overflow=max(4, pool_size // 4), pool_recycle=300
+    )
 
 
 def _configure_sqlite(engine: Engine) -> None:
