@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import anyio.to_thread
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 
 from syncd.api.auth import ApiKeys, Client
@@ -47,7 +47,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _client(request: Request) -> Client:
+async def _client(request: Request) -> Client:
+    """Async on purpose: a plain ``def`` dependency costs every request a trip through the
+    thread pool for a hash and a dict lookup."""
     keys: ApiKeys = request.app.state.api_keys
     return keys.authenticate(request)
 
@@ -99,6 +101,16 @@ def create_app(rt: Runtime) -> FastAPI:
             where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
             parts.append(f"{where}: {err.get('msg', 'invalid')}")
         return _error(422, "invalid_request", "; ".join(parts) or "invalid request")
+
+    def booking_json(view: BookingView, status_code: int = 200) -> Response:
+        """The booking as JSON, serialised here (pydantic's Rust core) rather than by FastAPI,
+        which would validate the model a second time on another trip through the thread pool.
+        ``response_model`` on the routes still documents it."""
+        return Response(
+            booking_out(view).model_dump_json(),
+            status_code=status_code,
+            media_type="application/json",
+        )
 
     def booking_out(view: BookingView) -> BookingOut:
         room = rt.index.rooms.get(view.room_id) if view.room_id else None
@@ -219,36 +231,35 @@ def create_app(rt: Runtime) -> FastAPI:
         )
 
     @app.post("/api/v1/holds", response_model=BookingOut, status_code=201, responses=ERRORS)
-    def reserve(body: HoldIn, who: Authed) -> BookingOut:
-        return booking_out(
-            rt.bookings.reserve(
-                body.offer_id,
-                body.citizen_ref,
-                needs_wheelchair=body.needs_wheelchair,
-                client=who.name,
-                staff=who.staff,
-            )
+    def reserve(body: HoldIn, who: Authed) -> Response:
+        view = rt.bookings.reserve(
+            body.offer_id,
+            body.citizen_ref,
+            needs_wheelchair=body.needs_wheelchair,
+            client=who.name,
+            staff=who.staff,
         )
+        return booking_json(view, 201)
 
     @app.get("/api/v1/holds/{hold_id}", response_model=BookingOut, responses=ERRORS)
-    def get_hold(hold_id: str, _: Authed) -> BookingOut:
-        return booking_out(rt.bookings.get(hold_id))
+    def get_hold(hold_id: str, _: Authed) -> Response:
+        return booking_json(rt.bookings.get(hold_id))
 
     @app.post("/api/v1/holds/{hold_id}/confirm", response_model=BookingOut, responses=ERRORS)
-    def confirm(hold_id: str, who: Authed) -> BookingOut:
-        return booking_out(rt.bookings.confirm(hold_id, client=who.name))
+    def confirm(hold_id: str, who: Authed) -> Response:
+        return booking_json(rt.bookings.confirm(hold_id, client=who.name))
 
     @app.delete("/api/v1/holds/{hold_id}", response_model=BookingOut, responses=ERRORS)
-    def release(hold_id: str, who: Authed) -> BookingOut:
-        return booking_out(rt.bookings.release(hold_id, client=who.name))
+    def release(hold_id: str, who: Authed) -> Response:
+        return booking_json(rt.bookings.release(hold_id, client=who.name))
 
     @app.get("/api/v1/bookings/{booking_id}", response_model=BookingOut, responses=ERRORS)
-    def get_booking(booking_id: str, _: Authed) -> BookingOut:
-        return booking_out(rt.bookings.get(booking_id))
+    def get_booking(booking_id: str, _: Authed) -> Response:
+        return booking_json(rt.bookings.get(booking_id))
 
     @app.post("/api/v1/bookings/{booking_id}/cancel", response_model=BookingOut, responses=ERRORS)
-    def cancel(booking_id: str, who: Authed, body: CancelIn | None = None) -> BookingOut:
-        return booking_out(
+    def cancel(booking_id: str, who: Authed, body: CancelIn | None = None) -> Response:
+        return booking_json(
             rt.bookings.cancel(
                 booking_id,
                 by=CancelledBy.CITIZEN,
@@ -258,8 +269,8 @@ def create_app(rt: Runtime) -> FastAPI:
         )
 
     @app.post("/api/v1/bookings/{booking_id}/rebook", response_model=BookingOut, responses=ERRORS)
-    def rebook(booking_id: str, body: RebookIn, who: Authed) -> BookingOut:
-        return booking_out(
+    def rebook(booking_id: str, body: RebookIn, who: Authed) -> Response:
+        return booking_json(
             rt.bookings.rebook(booking_id, body.offer_id, client=who.name, staff=who.staff)
         )
 
