@@ -264,7 +264,13 @@ def main() -> None:
     p.add_argument("--clients", type=int, default=200)
     p.add_argument("--rate", type=float, default=200, help="attempts per second; 0 = closed loop")
     p.add_argument("--seconds", type=float, default=20)
-    p.add_argument("--workers", type=int, default=2, help="API worker processes")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="API worker processes (default: 1 on SQLite, whose writers share one file lock, "
+        "and 2 on PostgreSQL)",
+    )
     p.add_argument(
         "--client",
         choices=["wrk", "python"],
@@ -285,7 +291,7 @@ def main() -> None:
             a.clients,
             a.rate,
             a.seconds,
-            a.workers,
+            a.workers or (1 if backend == "sqlite" else 2),
             a.client,
             a.caseworkers,
             a.contention,
