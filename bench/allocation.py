@@ -232,6 +232,7 @@ class Result:
     repacks: int = 0
     retried: int = 0
     unproven: int = 0
+    fallbacks: int = 0
     times: list[float] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)
 
@@ -263,6 +264,7 @@ def _replay_day(sd: SiteDay, rooms: list[RoomSpec], name: str, res: Result) -> N
         res.times.append(time.perf_counter() - t0)
         res.cpu.append(time.thread_time() - c0)
         res.unproven += not plan.exact
+        res.fallbacks += plan.fallback
         res.moves += len(plan.moves)
         res.repacks += bool(plan.moves)
         for m in plan.moves:
@@ -406,7 +408,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     header = (
         f"{'rooms':>6} {'allocator':<13} {'bookings':>8} {'no room':>8} {'refused':>8} "
-        f"{'moves':>6} {'repacks':>7} {'retried':>7} {'unproven':>8} {'calls':>6} "
+        f"{'moves':>6} {'repacks':>7} {'retried':>7} {'unproven':>8} {'cp-sat':>6} {'calls':>6} "
         f"{'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'cpu p99':>7} {'cpu max':>7}"
     )
     print(header)
@@ -416,7 +418,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             r = replay(world, factor, name)
             print(
                 f"{factor:>5.1f}x {name:<13} {r.bookings:>8} {r.left:>8} {r.refused:>8} "
-                f"{r.moves:>6} {r.repacks:>7} {r.retried:>7} {r.unproven:>8} {len(r.times):>6} "
+                f"{r.moves:>6} {r.repacks:>7} {r.retried:>7} {r.unproven:>8} {r.fallbacks:>6} {len(r.times):>6} "
                 f"{pct(r.times, 0.5):>7.2f} {pct(r.times, 0.99):>7.2f} {pct(r.times, 1.0):>7.2f} "
                 f"{pct(r.cpu, 0.99):>7.2f} {pct(r.cpu, 1.0):>7.2f}"
             )
@@ -427,8 +429,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         "no room = live in-person bookings without a room at the end; refused = bookings that "
         "got no room when made (some were cancelled later); repacks = allocations that moved "
-        "others; retried = waiting bookings placed after a cancellation; unproven = calls that "
-        "hit the search budget (plan.exact False); times are per allocation call, wall clock "
+        "others; retried = waiting bookings placed after a cancellation; unproven = calls whose "
+        "plan is not proven (plan.exact False: even the CP-SAT fallback hit its limit); cp-sat = "
+        "calls that hit the search budget and were decided by the CP-SAT fallback; times are per allocation call, wall clock "
         "(p50/p99/max) and this thread's CPU time (cpu p99/max: what the call costs when the "
         "machine is shared with other work)"
     )

@@ -47,9 +47,12 @@ def allocate(
     - otherwise ``new`` gets None and nothing moves.
     The last two hold when ``plan.exact`` is True. The search has a deterministic budget
     (``prefs.search_budget``); if it runs out (rare: a crowded day where the fewest moves are
-    many), the plan still obeys the hard rules, but may move more than needed, or give None
-    although a cleverer search would have found a room; ``plan.exact`` is then False. Whatever
-    the budget, a request that ``in_person_capacity`` promised gets a room.
+    many), CP-SAT decides the same question exactly (``plan.fallback``; a few hundred
+    milliseconds). Only if CP-SAT also reaches its deterministic limit (``prefs.solver_limit``;
+    not seen on the benchmark) is ``plan.exact`` False: the plan still obeys the hard rules,
+    but may move more than needed, or give None although a room exists. Whatever the budget,
+    a request that ``in_person_capacity`` promised gets a room. No clock is read: the same
+    inputs give the same plan.
     ``existing`` holds the allocations as they are (``current_room``); ones without a room, or
     with ``new.booking_id`` (a rebooking releases its old room), are ignored. An existing
     allocation that is already invalid where it sits is never moved.
@@ -58,10 +61,13 @@ def allocate(
     sit = Situation(existing, rooms, occupied, exclude={new.booking_id})
     result = pack([new], sit, prefs)
     if result.rooms is None:
-        return AllocationPlan({new.booking_id: None}, exact=result.exact)
+        return AllocationPlan({new.booking_id: None}, exact=result.exact, fallback=result.fallback)
     found = result.rooms
     return AllocationPlan(
-        {new.booking_id: found[new.booking_id]}, _moves(found, sit), exact=result.exact
+        {new.booking_id: found[new.booking_id]},
+        _moves(found, sit),
+        exact=result.exact,
+        fallback=result.fallback,
     )
 
 
@@ -91,6 +97,7 @@ def reallocate(
     order = sorted(displaced, key=lambda r: (r.start, r.end, r.booking_id))
     result = pack(order, sit, prefs)
     exact = result.exact
+    fallback = result.fallback
     found = result.rooms
     if found is None:
         kept: list[Req] = []
@@ -98,11 +105,12 @@ def reallocate(
         for req in order:
             attempt = pack([*kept, req], sit, prefs)
             exact = exact and attempt.exact
+            fallback = fallback or attempt.fallback
             if attempt.rooms is not None:
                 kept.append(req)
                 found = attempt.rooms
     assignments: dict[str, str | None] = {r.booking_id: found.get(r.booking_id) for r in displaced}
-    return AllocationPlan(assignments, _moves(found, sit), exact=exact)
+    return AllocationPlan(assignments, _moves(found, sit), exact=exact, fallback=fallback)
 
 
 def fcfs_allocate(

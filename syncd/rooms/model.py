@@ -50,11 +50,15 @@ class Preferences:
     # Conversations of one caseworker this close (or closer) count as back-to-back: the
     # allocator prefers to keep them in the same room.
     adjacent_gap: timedelta = timedelta(minutes=30)
-    # Work the exact search may spend on one call (deterministic units, no clock; about 30 ms
-    # on the development machine) before it settles for the best plan found, marked
-    # ``exact=False``. Reached by about 0.2 % of bookings on the large scenario with all its
-    # rooms, 1 % with 0.6x the rooms (see bench/allocation.py).
+    # Work the fast exact search may spend on one call (deterministic units, no clock; about
+    # 30 ms on the development machine) before it hands over to CP-SAT. Reached by about 0.2 %
+    # of bookings on the large scenario with all its rooms, 1 % with 0.6x the rooms (see
+    # bench/allocation.py).
     search_budget: int = 5_000
+    # Deterministic time (CP-SAT's work units, not the clock; one unit is very roughly a second
+    # here) the CP-SAT fallback may spend; past it, the best plan found is returned marked
+    # ``exact=False``. 0 turns the fallback off (the search's own best plan, as before).
+    solver_limit: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -72,10 +76,13 @@ class AllocationPlan:
     assignments: Mapping[str, str | None]
     moves: tuple[Move, ...] = ()
     # True: proven, i.e. the moves are as few as possible and a None means no assignment of
-    # everyone exists. False: the search budget ran out first; the plan is still valid, but it
-    # may move more than needed, or leave a request without a room that a longer search would
-    # have placed.
+    # everyone exists. False: the search budget and then the CP-SAT limit ran out first; the
+    # plan is still valid, but it may move more than needed, or leave a request without a room
+    # that a longer search would have placed.
     exact: bool = True
+    # True when the budgeted search could not decide and the CP-SAT fallback ran (for
+    # monitoring: such a call takes a few hundred milliseconds instead of a few).
+    fallback: bool = False
 
     @property
     def unassigned(self) -> list[str]:

@@ -176,13 +176,14 @@ def test_same_input_same_plan() -> None:
 def test_a_starved_budget_still_gives_a_valid_plan() -> None:
     rooms = [room("big", 3), room("small", 2)]
     existing = [req("e", at(9), at(10), room="big")]
-    plan = allocate(
-        req("joint", at(9, 30), at(10, 30), cap=3),
-        existing,
-        rooms,
-        [],
-        Preferences(search_budget=0),
-    )
+    new = req("joint", at(9, 30), at(10, 30), cap=3)
+    # Without the exact fallback: the constructed plan, not proven.
+    plan = allocate(new, existing, rooms, [], Preferences(search_budget=0, solver_limit=0))
     assert plan.assignments == {"joint": "big"}
     assert plan.moves == (Move("e", "big", "small"),)
-    assert not plan.exact
+    assert not plan.exact and not plan.fallback
+    # With it (the default): CP-SAT decides and proves the same plan.
+    plan = allocate(new, existing, rooms, [], Preferences(search_budget=0))
+    assert plan.assignments == {"joint": "big"}
+    assert plan.moves == (Move("e", "big", "small"),)
+    assert plan.exact and plan.fallback

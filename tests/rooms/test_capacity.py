@@ -27,7 +27,7 @@ def test_yes_when_recolouring_one_class_makes_room() -> None:
     existing = [req("a", at(9), at(10), room="r1"), req("b", at(10), at(11), room="r2")]
     cand = req("c", at(9, 30), at(10, 30))
     assert in_person_capacity([cand], existing, rooms, []) == {"c": True}
-    for prefs in (Preferences(), Preferences(search_budget=0)):
+    for prefs in (Preferences(), Preferences(search_budget=0, solver_limit=0)):
         plan = allocate(cand, existing, rooms, [], prefs)
         assert plan.assignments["c"] is not None
         assert len(plan.moves) == 1
