@@ -4,6 +4,7 @@ slots minus live bookings, weekly caps, notice and, for in-person, a free suitab
 from __future__ import annotations
 
 import bisect
+import itertools
 import zlib
 from collections import defaultdict
 from collections.abc import Sequence
@@ -248,10 +249,28 @@ class RoomAvailability:
 
 
 class _RoomBudget:
-    """Keeps the in-person offers of one answer within the rooms that could hold them: at any
-    moment, offers of different caseworkers competing for the same rooms never outnumber those
-    rooms (two offers of one caseworker at the same time are alternatives, not two rooms), so a
-    citizen who picks an offer is not turned away for want of a room."""
+    """Keeps the in-person offers of one answer within the rooms that could hold them.
+
+    Invariant: at every instant, whichever offer each caseworker's citizen picks among her
+    offers running then (a caseworker's simultaneous offers are alternatives: one booking makes
+    the others busy), the picked offers can be given distinct rooms from their free suitable
+    rooms (a bipartite matching). So a citizen who picks an offer is not turned away for want
+    of a room, whatever the others pick.
+
+    A candidate is checked at its start and at every start of an accepted offer inside its
+    interval (the set of running offers changes only there). At each such instant the
+    candidate stands for its caseworker; each other caseworker's running offers are reduced to
+    their minimal room sets (a superset never makes a matching harder), and every combination
+    of those is matched, by augmenting paths. Past ``COMBINATIONS`` combinations, each of a
+    caseworker's minimal sets is treated as a demand of its own (one matching; stricter than
+    needed, never less safe). A room that no other caseworker's running offer could use settles
+    an instant at once, so plentiful rooms cost nothing.
+    """
+
+    COMBINATIONS = 64
+    # Candidates arrive in order of slot start; an interval (buffers included) starts at most
+    # this long before its slot, so offers that ended longer ago can be forgotten.
+    LOOKBACK = timedelta(hours=12)
 
     def __init__(self) -> None:
         self.accepted: list[tuple[datetime, datetime, str, frozenset[str]]] = []
@@ -259,14 +278,64 @@ class _RoomBudget:
     def take(self, caseworker: str, rooms: frozenset[str], start: datetime, end: datetime) -> bool:
         if not rooms:
             return False
-        # Candidates arrive in order of start: what ended before this one starts is done.
-        self.accepted = [a for a in self.accepted if a[1] > start]
-        competing = {
-            cw
-            for a_start, a_end, cw, a_rooms in self.accepted
-            if cw != caseworker and a_start < end and start < a_end and a_rooms & rooms
-        }
-        if len(competing) >= len(rooms):
-            return False
+        horizon = start - self.LOOKBACK
+        self.accepted = [a for a in self.accepted if a[1] > horizon]
+        near = [a for a in self.accepted if a[2] != caseworker and a[0] < end and start < a[1]]
+        instants = sorted({start, *(a[0] for a in near if a[0] > start)})
+        for t in instants:
+            others: dict[str, list[frozenset[str]]] = defaultdict(list)
+            for a_start, a_end, cw, a_rooms in near:
+                if a_start <= t < a_end:
+                    others[cw].append(a_rooms)
+            used = frozenset().union(*(r for sets in others.values() for r in sets))
+            if rooms <= used and not self._all_matchable(rooms, list(others.values())):
+                return False
         self.accepted.append((start, end, caseworker, rooms))
         return True
+
+    def _all_matchable(self, rooms: frozenset[str], others: list[list[frozenset[str]]]) -> bool:
+        choices = [_minimal(sets) for sets in others]
+        count = 1
+        for c in choices:
+            count *= len(c)
+        if count > self.COMBINATIONS:
+            return _matchable([rooms, *(s for c in choices for s in c)])
+        return all(_matchable([rooms, *combo]) for combo in itertools.product(*choices))
+
+
+def _minimal(sets: list[frozenset[str]]) -> list[frozenset[str]]:
+    """The inclusion-minimal sets (duplicates once), smallest first."""
+    if len(sets) == 1:
+        return sets
+    out: list[frozenset[str]] = []
+    for s in sorted(set(sets), key=lambda x: (len(x), sorted(x))):
+        if not any(m <= s for m in out):
+            out.append(s)
+    return out
+
+
+def _matchable(demands: list[frozenset[str]]) -> bool:
+    """Can every demand get a distinct room from its set? (Kuhn's augmenting paths.)"""
+    if len(demands) > len(frozenset().union(*demands)):
+        return False
+    holder: dict[str, int] = {}
+
+    def augment(i: int, seen: set[str]) -> bool:
+        for room in demands[i]:
+            if room in seen:
+                continue
+            seen.add(room)
+            if room not in holder or augment(holder[room], seen):
+                holder[room] = i
+                return True
+        return False
+
+    order = sorted(range(len(demands)), key=lambda i: len(demands[i]))
+    waiting = []
+    for i in order:  # greedy first: most demands find a room nobody holds yet
+        room = next((r for r in demands[i] if r not in holder), None)
+        if room is None:
+            waiting.append(i)
+        else:
+            holder[room] = i
+    return all(augment(i, set()) for i in waiting)
