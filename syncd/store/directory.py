@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from syncd.domain.model import Caseworker, ConversationType, Directory, Mode, Room, Site
+from syncd.rooms.model import RoomSpec
 from syncd.store.tables import CaseworkerRow, ConversationTypeRow, RoomRow, SiteRow
 
 
@@ -134,6 +135,7 @@ class DirectoryIndex:
     rooms_by_site: dict[str, list[Room]] = field(init=False)
     caseworkers_by_calendar: dict[str, Caseworker] = field(init=False)
     rooms_by_calendar: dict[str, Room] = field(init=False)
+    room_specs_by_site: dict[str, list[RoomSpec]] = field(init=False)  # as the allocator sees them
 
     def __post_init__(self) -> None:
         d = self.directory
@@ -146,3 +148,7 @@ class DirectoryIndex:
             self.rooms_by_site.setdefault(r.site_id, []).append(r)
         self.caseworkers_by_calendar = {c.calendar_id: c for c in d.caseworkers if c.calendar_id}
         self.rooms_by_calendar = {r.calendar_id: r for r in d.rooms if r.calendar_id}
+        self.room_specs_by_site = {
+            site: [RoomSpec(r.id, r.site_id, r.capacity, r.features, r.floor) for r in rooms]
+            for site, rooms in self.rooms_by_site.items()
+        }

@@ -28,7 +28,14 @@ from syncd.rooms.model import AllocationPlan, AllocationRequest, Occupation, Pre
 from syncd.store import hotpath
 from syncd.store.directory import DirectoryIndex
 from syncd.store.journal import audit, emit, enqueue_calendar_sync
-from syncd.store.tables import BookingRow, BusyRow, RoomAllocationRow, RoomBlockRow, UTCDateTime
+from syncd.store.tables import (
+    BookingRow,
+    BusyRow,
+    RoomAllocationRow,
+    RoomBlockRow,
+    RoomRow,
+    UTCDateTime,
+)
 
 WHEELCHAIR = "wheelchair"
 
@@ -61,10 +68,9 @@ class RoomContext:
 
 
 def room_specs(index: DirectoryIndex, site_ids: Iterable[str]) -> list[RoomSpec]:
-    out = []
+    out: list[RoomSpec] = []
     for site_id in sorted(set(site_ids)):
-        for r in index.rooms_by_site.get(site_id, []):
-            out.append(RoomSpec(r.id, r.site_id, r.capacity, r.features, r.floor))
+        out += index.room_specs_by_site.get(site_id, ())
     return out
 
 
@@ -123,14 +129,13 @@ def load_context(
     allocations, foreign meetings and blocks, read in one statement (this runs inside every
     in-person booking)."""
     rooms = room_specs(index, site_ids)
-    room_ids = [r.room_id for r in rooms]
     day_start = datetime.combine(start.astimezone(zone).date(), time(0), zone)
     day_end = datetime.combine(end.astimezone(zone).date() + timedelta(days=1), time(0), zone)
     frozen_before = freeze_until(now, zone)
     existing = []
     allocation_ids = {}
     occupied = []
-    params = {"room_ids": room_ids, "day_start": day_start, "day_end": day_end}
+    params = {"site_ids": sorted(set(site_ids)), "day_start": day_start, "day_end": day_end}
     for row in session.connection().execute(CONTEXT, params):
         if row.kind != "alloc":
             occupied.append(Occupation(row.room_id, row.taken_start, row.taken_end, row.kind))
@@ -152,7 +157,8 @@ def load_context(
 
 def _context_query() -> Select[Any]:
     ra, b = RoomAllocationRow, BookingRow
-    room_ids = bindparam("room_ids", expanding=True)
+    # the sites' rooms (an allocation in a room the directory no longer has is ignored later)
+    room_ids = select(RoomRow.id).where(RoomRow.site_id.in_(bindparam("site_ids", expanding=True)))
     day_start, day_end = bindparam("day_start"), bindparam("day_end")
     no_text, no_time = null().cast(String), null().cast(UTCDateTime())
     allocations = (
