@@ -40,6 +40,8 @@ from syncd.store.tables import (
 Clock = Callable[[], datetime]
 _REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 ROOM_RETRIES = 5
+# How long an expired hold may keep its time and room before a booking sweeps it away.
+SWEEP_INTERVAL = timedelta(seconds=1)
 _LOOKUP = object()  # "find the booking's room yourself"
 
 
@@ -135,6 +137,7 @@ class BookingService:
         self.hold_ttl = hold_ttl
         self.clock = clock
         self.on_change: Callable[[], None] | None = None
+        self._next_sweep = datetime.min.replace(tzinfo=UTC)
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -396,15 +399,22 @@ class BookingService:
         citizen_ref: str,
     ) -> Row[Any]:
         """The slot, if this citizen may book it now, in one statement: the slot, the citizen's
-        restrictions (fratagelse) and, on PostgreSQL, the sweep of expired holds (so their time
-        and rooms are free again before the exclusion constraints look) and the lock on the
-        caseworker's bookings (see ``hotpath.SLOT_SWEEP_AND_LOCK``)."""
+        restrictions (fratagelse) and, on PostgreSQL, the lock on the caseworker's bookings
+        (see ``hotpath.SLOT_AND_LOCK``) and, at most every ``SWEEP_INTERVAL``, the sweep of
+        expired holds, so their time and rooms are free again before the exclusion
+        constraints look. (Sweeping on every booking made each one scan the index of held
+        bookings, dead versions included; the engine's janitor sweeps too.)"""
         params = {"p_slot": slot_id, "p_citizen": citizen_ref, "p_now": now}
+        sweep = now >= self._next_sweep
+        if sweep:
+            self._next_sweep = now + SWEEP_INTERVAL
         if self.db.is_sqlite:
-            expire_stale_holds(conn, now)
+            if sweep:
+                expire_stale_holds(conn, now)
             slot = hotpath.first_row(conn, hotpath.SLOT, params)
         else:
-            slot = hotpath.first_row(conn, hotpath.SLOT_SWEEP_AND_LOCK, params)
+            query = hotpath.SLOT_SWEEP_AND_LOCK if sweep else hotpath.SLOT_AND_LOCK
+            slot = hotpath.first_row(conn, query, params)
         if slot is None or slot.withdrawn or (slot.strakstid and not staff):
             raise NotFoundError("the offer does not exist or was withdrawn", code="offer_not_found")
         ctype = self.index.types.get(slot.type_code)

@@ -110,19 +110,21 @@ def _slot_query() -> Select[Any]:
 # Advisory lock space (PostgreSQL) for "one booking of this caseworker at a time".
 CASEWORKER_LOCKS = 4807297
 
-# The slot with the citizen's restrictions (fratagelse). The PostgreSQL form also sweeps
-# expired holds and takes the caseworker's lock until commit, which serialises her bookings
-# for the weekly cap (a later statement, with a later snapshot, counts them).
-SLOT = _slot_query()
-SLOT_SWEEP_AND_LOCK = (
-    _slot_query()
-    .add_columns(
+
+def _slot_and_lock() -> Select[Any]:
+    return _slot_query().add_columns(
         func.pg_advisory_xact_lock(CASEWORKER_LOCKS, func.hashtext(SlotRow.caseworker_id))
         .cast(String)
         .label("locked")
     )
-    .add_cte(*stale_hold_sweep())
-)
+
+
+# The slot with the citizen's restrictions (fratagelse). The PostgreSQL forms also take the
+# caseworker's lock until commit, which serialises her bookings for the weekly cap (a later
+# statement, with a later snapshot, counts them), and may sweep expired holds on the way.
+SLOT = _slot_query()
+SLOT_AND_LOCK = _slot_and_lock()
+SLOT_SWEEP_AND_LOCK = _slot_and_lock().add_cte(*stale_hold_sweep())
 
 _others = (
     BookingRow.caseworker_id == bindparam("p_cw"),
