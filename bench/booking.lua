@@ -41,21 +41,37 @@ function init(args)
   interval = 1000 * threads_n / tonumber(os.getenv("RATE"))
   next_at = now_ms() + math.random() * interval
   pending = {}
-  confirmed, conflicts, errors, seq = 0, 0, 0, 0
+  confirmed, conflicts, errors, seq, scheduled = 0, 0, 0, 0, 0
+  connections = tonumber(os.getenv("CONNECTIONS")) / threads_n
+  opened, started = 0, false
 end
 
 function delay()
   if #pending > 0 then return 0 end
   local slot = next_at
   next_at = next_at + interval
+  scheduled = scheduled + 1
   return math.max(0, slot - now_ms())
 end
 
 function request()
   local headers = { ["X-API-Key"] = key, ["Content-Type"] = "application/json" }
+  if not started then
+    -- wrk sends each connection's first request at once, without asking delay(): a health
+    -- check, so that the run does not open with a burst of one reservation per connection.
+    opened = opened + 1
+    if opened >= connections then started = true end
+    return wrk.format("GET", "/healthz")
+  end
   if #pending > 0 then
     local hold = table.remove(pending, 1)
     return wrk.format("POST", "/api/v1/holds/" .. hold .. "/confirm", headers, "")
+  end
+  if seq >= scheduled then
+    -- a connection that waited for a confirmation another one took: the reservation it sends
+    -- instead takes the schedule's next slot, so the rate stays as asked
+    next_at = next_at + interval
+    scheduled = scheduled + 1
   end
   seq = seq + 1
   local offer = offers[seq] or offers[1]
@@ -66,6 +82,8 @@ end
 function response(status, headers, body)
   if status == 201 then
     table.insert(pending, body:match('"id":"([^"]+)"'))
+  elseif status == 200 and body == '{"status":"ok"}' then
+    -- the health check that opened a connection
   elseif status == 200 and body:find('"status":"confirmed"', 1, true) then
     confirmed = confirmed + 1
   elseif status == 409 or status == 404 then
@@ -78,11 +96,12 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-  local c, k, e = 0, 0, 0
+  local c, k, e, r = 0, 0, 0, 0
   for _, t in ipairs(threads) do
     c = c + t:get("confirmed"); k = k + t:get("conflicts"); e = e + t:get("errors")
+    r = r + t:get("seq")
   end
-  io.write(string.format("RESULT confirmed=%d conflicts=%d errors=%d requests=%d seconds=%.3f p50_ms=%.2f p99_ms=%.2f max_ms=%.2f\n",
-    c, k, e, summary.requests, summary.duration / 1e6,
+  io.write(string.format("RESULT confirmed=%d conflicts=%d errors=%d reserved=%d requests=%d seconds=%.3f p50_ms=%.2f p99_ms=%.2f max_ms=%.2f\n",
+    c, k, e, r, summary.requests, summary.duration / 1e6,
     latency:percentile(50) / 1000, latency:percentile(99) / 1000, latency.max / 1000))
 end
