@@ -9,6 +9,7 @@ delays the others.
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -27,9 +28,15 @@ from syncd.engine.webhooks import WebhookSender
 from syncd.logs import get_logger
 from syncd.runtime import Runtime
 from syncd.store.bookings import expire_stale_holds
+from syncd.store.coordination import CoordinationService
 from syncd.store.tables import SyncStateRow
 
 log = get_logger("syncd.engine")
+
+# How often the engine looks for conversations without a room, and how often it re-houses
+# them even if nothing seems to have changed.
+REHOUSE_INTERVAL = 10.0
+REHOUSE_ANYWAY = 600.0
 
 
 @dataclass
@@ -263,6 +270,7 @@ class Engine:
             ("sync-loop", self._sync_loop),
             ("outbox", self._outbox_loop),
             ("webhooks", self._webhook_loop),
+            ("rooms", self._rooms_loop),
         ):
             thread = threading.Thread(target=fn, name=name, daemon=True)
             thread.start()
@@ -316,6 +324,27 @@ class Engine:
                 log.exception("outbox round crashed")
             self.outbox_wakeup.wait(1.0)
             self.outbox_wakeup.clear()
+
+    def _rooms_loop(self) -> None:
+        """Re-house conversations without a room (see ``CoordinationService.rehouse_roomless``)
+        when something that could help has changed, and every ``REHOUSE_ANYWAY`` regardless
+        (time passing thaws allocations that may then move)."""
+        last: tuple[object, ...] = ()
+        last_at = 0.0
+        while not self.stop_event.is_set():
+            try:
+                rooms = CoordinationService.for_runtime(self.rt)
+                state = rooms.roomless_state()
+                stale = time.monotonic() - last_at > REHOUSE_ANYWAY
+                if state and (state != last or stale):
+                    found = rooms.rehouse_roomless()
+                    placed = sum(1 for r in found if r.room_id is not None)
+                    if placed:
+                        log.info("rooms found for conversations without one", count=placed)
+                    last, last_at = rooms.roomless_state(), time.monotonic()
+            except Exception:
+                log.exception("re-housing round crashed")
+            self.stop_event.wait(REHOUSE_INTERVAL)
 
     def _webhook_loop(self) -> None:
         while not self.stop_event.is_set():

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -52,6 +52,12 @@ ROOM_CONFLICTS = frozenset(
 )
 FEATURE_NAMES = {"wheelchair": "kørestolsadgang", "video": "videoudstyr"}
 MAX_REASON = 500
+# The allocator's full search (its exact fallback included): coordinators and the engine
+# wait for it; a citizen's booking call uses the bounded ``BOOKING_PREFERENCES`` instead.
+FULL_SEARCH = Preferences()
+# How far ahead ``rehouse_roomless`` looks for conversations without a room.
+ROOMLESS_HORIZON = timedelta(days=120)
+REHOUSE_LOCK = 4807298  # PostgreSQL advisory lock: one replica re-houses at a time
 MAX_BLOCK = timedelta(days=366)
 
 
@@ -416,19 +422,71 @@ class CoordinationService:
         return change
 
     def room_freed(
-        self, s: Session, site_id: str, start: datetime, end: datetime, now: datetime
+        self,
+        s: Session,
+        site_id: str,
+        start: datetime,
+        end: datetime,
+        now: datetime,
+        prefs: Preferences = FULL_SEARCH,
     ) -> tuple[Rehoused, ...]:
         """Inside the caller's transaction: a room at ``site_id`` became free in [start, end)
         (a cancellation, a rebooking); conversations there that have no room get one if the
-        allocator can place them, and are left as they are otherwise."""
+        allocator can place them, and are left as they are otherwise. A citizen's request
+        passes the bounded ``prefs`` of the booking path; what that leaves undecided,
+        ``rehouse_roomless`` settles in the background."""
         roomless = [
             b
             for b in self._roomless(s, start, end, now)
             if site_id in self.index.caseworkers[b.caseworker_id].sites
         ]
         return self._rehouse(
-            s, roomless, now, actor="syncd", reason="lokale frigivet", conflict=None
+            s, roomless, now, actor="syncd", reason="lokale frigivet", conflict=None, prefs=prefs
         )
+
+    def roomless_state(self) -> tuple[object, ...]:
+        """Changes whenever re-housing could find something new: the conversations without a
+        room, and any change to allocations, blocks or rooms' foreign meetings."""
+        now = self.clock()
+        ra, blk, busy = RoomAllocationRow, RoomBlockRow, BusyRow
+        with self.db.read() as s:
+            ids = tuple(b.id for b in self._roomless(s, now, now + ROOMLESS_HORIZON, now))
+            if not ids:
+                return ()
+            counts = s.execute(
+                select(
+                    select(func.max(ra.id)).scalar_subquery(),
+                    select(func.count()).select_from(ra).where(ra.active).scalar_subquery(),
+                    select(func.max(blk.id)).scalar_subquery(),
+                    select(func.count()).select_from(blk).where(blk.active).scalar_subquery(),
+                    select(func.max(busy.id)).where(busy.owner_kind == "room").scalar_subquery(),
+                    select(func.count())
+                    .select_from(busy)
+                    .where(busy.owner_kind == "room")
+                    .scalar_subquery(),
+                )
+            ).one()
+        return (ids, *counts)
+
+    def rehouse_roomless(self) -> tuple[Rehoused, ...]:
+        """Give every coming in-person conversation without a room one, wherever an assignment
+        of all conversations to rooms exists (moving as few others as possible), with the
+        allocator's full search. The engine runs this in the background: a citizen's booking
+        call searches within a bound, and this completes what such a call left open. Those
+        still without a room stay as they are (the dashboard lists them)."""
+        now = self.clock()
+        with self._write() as s:
+            if not self.db.is_sqlite and not s.scalar(
+                select(func.pg_try_advisory_xact_lock(REHOUSE_LOCK))
+            ):
+                return ()  # another replica is at it
+            roomless = self._roomless(s, now, now + ROOMLESS_HORIZON, now)
+            found = self._rehouse(
+                s, roomless, now, actor="syncd", reason="lokale fundet", conflict=None
+            )
+        if found:
+            self._notify()
+        return found
 
     # -- calendar writes ---------------------------------------------------------------------
 
@@ -670,6 +728,7 @@ class CoordinationService:
         reason: str,
         conflict: str | None,
         released: dict[str, str | None] | None = None,
+        prefs: Preferences = FULL_SEARCH,
     ) -> tuple[Rehoused, ...]:
         """Release the rooms these conversations hold and let the allocator place them again
         (fewest moves of others), one local day at a time since allocations never span days.
@@ -691,9 +750,7 @@ class CoordinationService:
         for group in by_day.values():
             ctx = self._context(s, group, now)
             requests = [self._request(b, now) for b in group]
-            plan = allocator.reallocate(
-                requests, ctx.existing, ctx.rooms, ctx.occupied, Preferences()
-            )
+            plan = allocator.reallocate(requests, ctx.existing, ctx.rooms, ctx.occupied, prefs)
             room_ops.apply_plan(
                 s, plan, {b.id: b for b in group}, ctx, now, actor=actor, reason=reason
             )

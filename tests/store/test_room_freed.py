@@ -44,3 +44,61 @@ def test_cancellation_gives_the_room_to_a_waiting_conversation(rt):
     rt.bookings.cancel(first.id)
     rehoused = rt.bookings.get(second.id)
     assert rehoused.room_id == first.room_id and rehoused.conflict is None
+
+
+def test_background_rehousing_places_conversations_a_booking_call_left_without_room(rt):
+    """What a citizen's bounded booking call leaves open, the engine's background pass
+    (``rehouse_roomless``, full search) completes; it reports a state that changes only when
+    it could find something new."""
+    from syncd.store.coordination import CoordinationService
+
+    publish(rt, "mette", [(at(0, 9), at(0, 10))], types=("jobsamtale",))
+    booking = rt.bookings.confirm(
+        rt.bookings.reserve(
+            offers(rt, caseworker_id="mette", modes=(Mode.IN_PERSON,))[0].offer_id, "a"
+        ).id
+    )
+    rooms = CoordinationService.for_runtime(rt)
+    assert rooms.roomless_state() == ()
+    # As if the booking call had given up: the conversation holds no room.
+    with rt.db.write() as s:
+        s.execute(
+            text("UPDATE room_allocations SET active = :f WHERE booking_id = :b"),
+            {"f": False, "b": booking.id},
+        )
+    assert rt.bookings.get(booking.id).room_id is None
+    before = rooms.roomless_state()
+    assert before and booking.id in before[0]  # type: ignore[operator]
+    found = rooms.rehouse_roomless()
+    assert [(r.booking_id, r.room_id is not None) for r in found] == [(booking.id, True)]
+    assert rt.bookings.get(booking.id).room_id is not None
+    assert rooms.roomless_state() == ()
+    assert rooms.rehouse_roomless() == ()  # nothing left to do
+
+
+def test_background_rehousing_leaves_what_cannot_be_placed_as_it_is(rt):
+    from syncd.store.coordination import CoordinationService
+
+    publish(rt, "mette", [(at(0, 9), at(0, 10))], types=("jobsamtale",))
+    booking = rt.bookings.confirm(
+        rt.bookings.reserve(
+            offers(rt, caseworker_id="mette", modes=(Mode.IN_PERSON,))[0].offer_id, "a"
+        ).id
+    )
+    with rt.db.write() as s:
+        s.execute(
+            text("UPDATE room_allocations SET active = :f WHERE booking_id = :b"),
+            {"f": False, "b": booking.id},
+        )
+        for room in rt.index.rooms:  # every room taken by hand at that time
+            s.execute(
+                text(
+                    "INSERT INTO busy_times (owner_kind, owner_id, start, \"end\", source) VALUES ('room', :r, :a, :b, 'hand')"
+                ),
+                {"r": room, "a": _db_time(rt, at(0, 8)), "b": _db_time(rt, at(0, 11))},
+            )
+    rooms = CoordinationService.for_runtime(rt)
+    state = rooms.roomless_state()
+    assert rooms.rehouse_roomless() == ()
+    assert rt.bookings.get(booking.id).room_id is None
+    assert rooms.roomless_state() == state  # nothing changed: the engine will not try again
