@@ -48,9 +48,11 @@ def allocate(
     The last two hold when ``plan.exact`` is True. The search has a deterministic budget
     (``prefs.search_budget``); if it runs out (rare: a crowded day where the fewest moves are
     many), CP-SAT decides the same question exactly (``plan.fallback``; a few hundred
-    milliseconds). Only if CP-SAT also reaches its deterministic limit (``prefs.solver_limit``;
-    not seen on the benchmark) is ``plan.exact`` False: the plan still obeys the hard rules,
-    but may move more than needed, or give None although a room exists. Whatever the budget,
+    milliseconds). If CP-SAT too reaches its deterministic limit (``prefs.solver_limit``; not
+    seen on the benchmark with ``Preferences()``), or is switched off (``solver_limit=0``, as
+    in ``BOOKING_PREFERENCES`` for the booking path), ``plan.exact`` is False: the plan still
+    obeys the hard rules, but may move more than needed, or give None although a room exists
+    (then a later ``reallocate`` with ``Preferences()`` decides). Whatever the budget,
     a request that ``in_person_capacity`` promised gets a room. No clock is read: the same
     inputs give the same plan.
     ``existing`` holds the allocations as they are (``current_room``); ones without a room, or

@@ -68,8 +68,8 @@ def solve(
     stay = [x for x in movable if x.booking_id not in free]
     # Allocations that stay put block their room for the others.
     staying: dict[str, list[Req]] = {}
-    for x in stay:
-        staying.setdefault(x.current_room, []).append(x)  # type: ignore[arg-type]
+    for q in stay:
+        staying.setdefault(q.current_room, []).append(q)  # type: ignore[arg-type]
 
     def domain(req: Req) -> list[str]:
         return [
@@ -99,7 +99,7 @@ def solve(
             model.add_at_most_one(x[b, rid] for b in clique)
 
     stays = [
-        x[r.booking_id, r.current_room]
+        x[r.booking_id, r.current_room]  # type: ignore[index]
         for r in active
         if r.booking_id not in root_ids and (r.booking_id, r.current_room) in x
     ]

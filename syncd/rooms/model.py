@@ -57,8 +57,25 @@ class Preferences:
     search_budget: int = 5_000
     # Deterministic time (CP-SAT's work units, not the clock; one unit is very roughly a second
     # here) the CP-SAT fallback may spend; past it, the best plan found is returned marked
-    # ``exact=False``. 0 turns the fallback off (the search's own best plan, as before).
+    # ``exact=False``. 0 turns the fallback off (the search's own best plan; see
+    # ``BOOKING_PREFERENCES``).
     solver_limit: float = 5.0
+
+
+# Preferences for the booking path: a citizen's reserve, confirm or rebook, and the room hand-over
+# on a cancellation. Same search budget as ``Preferences()``, but no CP-SAT fallback, so the call
+# costs at most the budgeted search plus the construction: on the 337 calls of
+# bench/allocation.py whose search budget runs out, p50 26-28 ms, p99 35-40 ms, max 41 ms wall
+# on the 2-core development machine. No CP-SAT limit fits in 50 ms: building and presolving the
+# model of such a call's component (about 6,000 booleans) alone takes 40-80 ms; limits of
+# 0.02/0.05/0.1 made those calls take p99 234/344/454 ms and proved only 1/1/11 of the 337
+# (a proof takes about 0.5 s, up to 3 s). A plan from this path may be marked ``exact=False``:
+# valid, but it may move more than needed, or leave the booking without a room although one
+# exists (43 of those 337 calls; CP-SAT at the full limit places all of them). The engine's
+# janitor re-packs site-days with in-person bookings left without a room with ``Preferences()``,
+# which restores the guarantee within seconds (bench: p50 0.3-1 s, max 6.3 s per re-pack).
+# Coordinator operations and the janitor use ``Preferences()``.
+BOOKING_PREFERENCES = Preferences(solver_limit=0.0)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,8 @@ runs out, CP-SAT decides (step 7). Cheapest first:
    component exactly (``exact``), seeded with the constructed assignment and the lower bound
    the deepening proved. This takes a few hundred milliseconds, so it is the fallback, not
    the method. Only if CP-SAT too hits its limit (``Preferences.solver_limit``, deterministic
-   work; not seen on the benchmark) is the best assignment found so far returned (at least the
+   work; not seen on the benchmark), or is switched off (``solver_limit=0``: the booking path,
+   ``BOOKING_PREFERENCES``), is the best assignment found so far returned (at least the
    constructed one, if construction succeeds), marked as not proven.
 """
 

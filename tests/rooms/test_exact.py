@@ -1,5 +1,7 @@
 """The exact fallback (CP-SAT): forced by a tiny search budget, it must give the oracle's answer;
-and on a crowded day where the budgeted search gives up, it decides."""
+and on a crowded day where the budgeted search gives up, it decides. The booking path has no
+fallback (``BOOKING_PREFERENCES``): where it gives up, the janitor's re-pack with
+``Preferences()`` completes the answer."""
 
 from __future__ import annotations
 
@@ -13,12 +15,21 @@ from hypothesis import strategies as st
 
 from syncd.rooms import allocate, reallocate
 from syncd.rooms.exact import _cliques
-from syncd.rooms.model import AllocationRequest, Occupation, Preferences, RoomSpec
+from syncd.rooms.model import (
+    BOOKING_PREFERENCES,
+    AllocationRequest,
+    Occupation,
+    Preferences,
+    RoomSpec,
+)
 from tests.rooms.oracle import apply, check_moves, check_state, min_moves
 from tests.rooms.test_properties import UNIT, packed, requests
 
 # Budget 1: the search runs out on its first step, so CP-SAT decides nearly every call.
 FORCED = Preferences(search_budget=1)
+# The booking path with the search starved as well: every call that needs more than a free room
+# gives up, so the janitor's step always has something to do.
+STARVED_BOOKING = replace(BOOKING_PREFERENCES, search_budget=1)
 SETTINGS = settings(
     max_examples=120, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
 )
@@ -71,6 +82,55 @@ def test_fallback_reallocates_like_the_oracle(state, data) -> None:  # type: ign
             if plan.assignments[d.booking_id] is None:
                 assert min_moves([*placed, d], live, rooms, occupied) is None
     check_state(apply(plan, displaced, live), rooms, occupied)
+
+
+def test_booking_preferences_skip_the_fallback_only() -> None:
+    assert BOOKING_PREFERENCES.search_budget == Preferences().search_budget
+    assert BOOKING_PREFERENCES.solver_limit == 0
+    assert Preferences().solver_limit > 0
+
+
+@SETTINGS
+@given(packed(), requests("new"))
+def test_a_booking_call_that_gives_up_is_completed_by_the_janitor(state, new) -> None:  # type: ignore[no-untyped-def]
+    rooms, occupied, live = state
+    plan = allocate(new, live, rooms, occupied, STARVED_BOOKING)
+    assert not plan.fallback
+    check_moves(plan, live)
+    after = apply(plan, [new], live)
+    check_state(after, rooms, occupied)
+    best = min_moves([new], live, rooms, occupied)
+    if plan.exact:
+        assert (plan.assignments["new"] is None) == (best is None), (best, plan)
+        if best is not None:
+            assert len(plan.moves) == best, (best, plan)
+    if plan.assignments["new"] is not None:
+        return
+    assert plan.moves == ()
+    # The janitor: the bookings without a room, re-packed with the full limit.
+    fix = reallocate([new], after, rooms, occupied, Preferences())
+    assert fix.exact
+    assert (fix.assignments["new"] is None) == (best is None), (best, fix)
+    if best is not None:
+        assert len(fix.moves) == best, (best, fix)
+    check_moves(fix, after)
+    check_state(apply(fix, [new], after), rooms, occupied)
+
+
+@SETTINGS
+@given(packed(), requests("new"))
+def test_booking_preferences_match_the_oracle_when_exact(state, new) -> None:  # type: ignore[no-untyped-def]
+    rooms, occupied, live = state
+    plan = allocate(new, live, rooms, occupied, BOOKING_PREFERENCES)
+    assert not plan.fallback
+    # On instances this small the budgeted search always decides.
+    assert plan.exact
+    check_moves(plan, live)
+    best = min_moves([new], live, rooms, occupied)
+    assert (plan.assignments["new"] is None) == (best is None), (best, plan)
+    if best is not None:
+        assert len(plan.moves) == best, (best, plan)
+    check_state(apply(plan, [new], live), rooms, occupied)
 
 
 def test_fallback_with_two_roots_that_compete_for_one_room() -> None:
@@ -134,6 +194,25 @@ def test_crowded_day_where_the_search_gave_up() -> None:
     alone = allocate(new, live, rooms, occupied, replace(Preferences(), solver_limit=0))
     assert not alone.exact
     assert alone.assignments[new.booking_id] is None
+
+
+def test_booking_path_on_the_crowded_day_then_the_janitor() -> None:
+    """The booking path stops after its search budget (no CP-SAT: ``plan.fallback`` False, so the
+    call costs no more than the budgeted search), leaves the booking without a room and says it
+    is not proven; the janitor's re-pack with ``Preferences()`` places it with the fewest moves,
+    as ``allocate`` with the full limit does."""
+    new, live, rooms, occupied = _load(Path(__file__).parent / "data" / "hard_day.json")
+    quick = allocate(new, live, rooms, occupied, BOOKING_PREFERENCES)
+    assert not quick.exact and not quick.fallback
+    assert quick.assignments[new.booking_id] is None and quick.moves == ()
+    assert allocate(new, live, rooms, occupied, BOOKING_PREFERENCES) == quick
+    fix = reallocate([new], live, rooms, occupied, Preferences())
+    assert fix.exact and fix.fallback
+    full = allocate(new, live, rooms, occupied, Preferences())
+    assert fix.assignments == full.assignments and fix.moves == full.moves
+    assert fix.assignments[new.booking_id] is not None and len(fix.moves) == 5
+    check_moves(fix, live)
+    check_state(apply(fix, [new], live), rooms, occupied)
 
 
 def test_cliques_are_the_maximal_ones() -> None:
