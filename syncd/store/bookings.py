@@ -25,6 +25,7 @@ from mappings.privacy import contains_cpr
 from syncd import metrics
 from syncd.domain.model import BookingStatus, CancelledBy, Mode
 from syncd.domain.slots import week_key, widen
+from syncd.rooms.model import BOOKING_PREFERENCES, Preferences
 from syncd.store import hotpath
 from syncd.store import rooms as room_ops
 from syncd.store.db import Database
@@ -281,7 +282,9 @@ class BookingService:
             booking.version += 1
             room = room_ops.release_room(s, booking.id, now, f"aflyst af {by.value}")
             if room is not None:
-                self.room_freed(s, room, booking.busy_start, booking.busy_end, now)
+                self.room_freed(
+                    s, room, booking.busy_start, booking.busy_end, now, BOOKING_PREFERENCES
+                )
             enqueue_calendar_sync(s, booking.id, "cancelled", now)
             emit(
                 s,
@@ -524,7 +527,8 @@ class BookingService:
             request = room_ops.request_for(
                 self.index, booking, current_room=None, pinned=False, frozen_before=frozen
             )
-            plan = room_ops.plan_for_new(ctx, request)
+            # bounded: a hard re-packing is finished by the engine, not while a citizen waits
+            plan = room_ops.plan_for_new(ctx, request, BOOKING_PREFERENCES)
             if plan.assignments.get(booking.id) is None:
                 metrics.ALLOCATION_FAILURES.labels(reason).inc()
                 raise ConflictError("no suitable meeting room is free at that time", code="no_room")
@@ -552,20 +556,28 @@ class BookingService:
         raise ConflictError("no suitable meeting room could be secured; try again", code="no_room")
 
     def room_freed(
-        self, s: Session, room_id: str, start: datetime, end: datetime, now: datetime
+        self,
+        s: Session,
+        room_id: str,
+        start: datetime,
+        end: datetime,
+        now: datetime,
+        prefs: Preferences | None = None,
     ) -> None:
         """Inside the caller's transaction: give conversations that have been waiting for a room
         the one just freed (a cancellation by the citizen, or by the caseworker in her
-        calendar)."""
+        calendar). ``prefs`` bounds the search (default: the full search)."""
         from syncd.store.coordination import CoordinationService
 
         room = self.index.rooms.get(room_id)
         if room is None:
             return
         s.flush()
-        CoordinationService(self.db, self.index, zone=self.zone, clock=self.clock).room_freed(
-            s, room.site_id, start, end, now
-        )
+        rooms = CoordinationService(self.db, self.index, zone=self.zone, clock=self.clock)
+        if prefs is None:
+            rooms.room_freed(s, room.site_id, start, end, now)
+        else:
+            rooms.room_freed(s, room.site_id, start, end, now, prefs)
 
     def _payload(self, booking: BookingRow, room: str | None) -> dict[str, object]:
         return {

@@ -205,8 +205,10 @@ def _context_query() -> Select[Any]:
 CONTEXT = _context_query()
 
 
-def plan_for_new(ctx: RoomContext, request: AllocationRequest) -> AllocationPlan:
-    return allocator.allocate(request, ctx.existing, ctx.rooms, ctx.occupied, Preferences())
+def plan_for_new(
+    ctx: RoomContext, request: AllocationRequest, prefs: Preferences = Preferences()
+) -> AllocationPlan:
+    return allocator.allocate(request, ctx.existing, ctx.rooms, ctx.occupied, prefs)
 
 
 def apply_plan(
