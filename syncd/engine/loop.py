@@ -29,6 +29,7 @@ from syncd.logs import get_logger
 from syncd.runtime import Runtime
 from syncd.store.bookings import expire_stale_holds
 from syncd.store.coordination import CoordinationService
+from syncd.store.errors import ConflictError
 from syncd.store.tables import SyncStateRow
 
 log = get_logger("syncd.engine")
@@ -342,6 +343,8 @@ class Engine:
                     if placed:
                         log.info("rooms found for conversations without one", count=placed)
                     last, last_at = rooms.roomless_state(), time.monotonic()
+            except ConflictError:
+                pass  # a concurrent change took a room first: the next round looks again
             except Exception:
                 log.exception("re-housing round crashed")
             self.stop_event.wait(REHOUSE_INTERVAL)

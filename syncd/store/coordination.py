@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from mappings.privacy import contains_cpr
 from syncd.domain.model import BookingStatus, Mode, Room
 from syncd.rooms import allocator
-from syncd.rooms.model import AllocationRequest, Preferences, RoomSpec
+from syncd.rooms.model import AllocationPlan, AllocationRequest, Preferences, RoomSpec
 from syncd.store import readback
 from syncd.store import rooms as room_ops
 from syncd.store.bookings import Clock, utcnow
@@ -474,16 +474,39 @@ class CoordinationService:
         allocator's full search. The engine runs this in the background: a citizen's booking
         call searches within a bound, and this completes what such a call left open. Those
         still without a room stay as they are (the dashboard lists them)."""
+        # The search (which may take seconds) runs on a read transaction; the write transaction
+        # only applies its plans, and only if nothing changed meanwhile (else: next round).
+        # SQLite has one writer, and no booking should wait on a solver.
+        state = self.roomless_state()
+        if not state:
+            return ()
         now = self.clock()
+        with self.db.read() as s:
+            roomless = self._roomless(s, now, now + ROOMLESS_HORIZON, now)
+            plans = {
+                ids: plan
+                for ids, group in self._by_day(roomless).items()
+                if any(
+                    (plan := self._plan(s, group, now, FULL_SEARCH)).assignments.get(b) for b in ids
+                )
+            }
+        if not plans:
+            return ()
         with self._write() as s:
             if not self.db.is_sqlite and not s.scalar(
                 select(func.pg_try_advisory_xact_lock(REHOUSE_LOCK))
             ):
                 return ()  # another replica is at it
-            roomless = self._roomless(s, now, now + ROOMLESS_HORIZON, now)
+            if self.roomless_state() != state:
+                return ()  # changed while we searched: the next round looks again
+            roomless = [
+                b for b in self._roomless(s, now, now + ROOMLESS_HORIZON, now) if b.id in
+                {bid for ids in plans for bid in ids}
+            ]  # fmt: skip
             found = self._rehouse(
-                s, roomless, now, actor="syncd", reason="lokale fundet", conflict=None
-            )
+                s, roomless, now, actor="syncd", reason="lokale fundet", conflict=None,
+                plans=plans,
+            )  # fmt: skip
         if found:
             self._notify()
         return found
@@ -718,6 +741,25 @@ class CoordinationService:
             )
         )
 
+    def _by_day(self, bookings: Iterable[BookingRow]) -> dict[tuple[str, ...], list[BookingRow]]:
+        """Conversations by local day (allocations never span days), keyed by their ids."""
+        days: dict[object, list[BookingRow]] = {}
+        for b in sorted(bookings, key=lambda b: (b.busy_start, b.id)):
+            days.setdefault(b.busy_start.astimezone(self.zone).date(), []).append(b)
+        return {tuple(b.id for b in group): group for group in days.values()}
+
+    def _plan(
+        self,
+        s: Session,
+        group: list[BookingRow],
+        now: datetime,
+        prefs: Preferences,
+        ctx: room_ops.RoomContext | None = None,
+    ) -> AllocationPlan:
+        ctx = ctx or self._context(s, group, now)
+        requests = [self._request(b, now) for b in group]
+        return allocator.reallocate(requests, ctx.existing, ctx.rooms, ctx.occupied, prefs)
+
     def _rehouse(
         self,
         s: Session,
@@ -729,12 +771,14 @@ class CoordinationService:
         conflict: str | None,
         released: dict[str, str | None] | None = None,
         prefs: Preferences = FULL_SEARCH,
+        plans: dict[tuple[str, ...], AllocationPlan] | None = None,
     ) -> tuple[Rehoused, ...]:
         """Release the rooms these conversations hold and let the allocator place them again
         (fewest moves of others), one local day at a time since allocations never span days.
         Those it cannot place become conflicts with ``conflict`` as the reason; with
         ``conflict=None`` they are left exactly as they were (nothing is reported for them).
-        ``released`` names rooms the caller has released already (booking id -> room)."""
+        ``released`` names rooms the caller has released already (booking id -> room);
+        ``plans`` holds plans computed beforehand for day groups (by their booking ids)."""
         todo = {b.id: b for b in bookings}
         if not todo:
             return ()
@@ -743,14 +787,10 @@ class CoordinationService:
             if b_id not in previous:
                 previous[b_id] = room_ops.release_room(s, b_id, now, reason)
         s.flush()
-        by_day: dict[object, list[BookingRow]] = {}
-        for b in sorted(todo.values(), key=lambda b: (b.busy_start, b.id)):
-            by_day.setdefault(b.busy_start.astimezone(self.zone).date(), []).append(b)
         out: list[Rehoused] = []
-        for group in by_day.values():
+        for ids, group in self._by_day(todo.values()).items():
             ctx = self._context(s, group, now)
-            requests = [self._request(b, now) for b in group]
-            plan = allocator.reallocate(requests, ctx.existing, ctx.rooms, ctx.occupied, prefs)
+            plan = (plans or {}).get(ids) or self._plan(s, group, now, prefs, ctx)
             room_ops.apply_plan(
                 s, plan, {b.id: b for b in group}, ctx, now, actor=actor, reason=reason
             )

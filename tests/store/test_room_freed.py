@@ -102,3 +102,26 @@ def test_background_rehousing_leaves_what_cannot_be_placed_as_it_is(rt):
     assert rooms.rehouse_roomless() == ()
     assert rt.bookings.get(booking.id).room_id is None
     assert rooms.roomless_state() == state  # nothing changed: the engine will not try again
+
+
+def test_background_rehousing_applies_nothing_if_the_rooms_changed_while_it_searched(rt):
+    """The search runs outside the write transaction; if anything changed meanwhile, the
+    plans are dropped and the next round looks again."""
+    from syncd.store.coordination import CoordinationService
+
+    publish(rt, "mette", [(at(0, 9), at(0, 10))], types=("jobsamtale",))
+    booking = rt.bookings.confirm(
+        rt.bookings.reserve(
+            offers(rt, caseworker_id="mette", modes=(Mode.IN_PERSON,))[0].offer_id, "a"
+        ).id
+    )
+    with rt.db.write() as s:
+        s.execute(
+            text("UPDATE room_allocations SET active = :f WHERE booking_id = :b"),
+            {"f": False, "b": booking.id},
+        )
+    rooms = CoordinationService.for_runtime(rt)
+    states = iter([rooms.roomless_state(), ("something else changed",)])
+    rooms.roomless_state = lambda: next(states)  # type: ignore[method-assign]
+    assert rooms.rehouse_roomless() == ()
+    assert rt.bookings.get(booking.id).room_id is None
