@@ -52,20 +52,9 @@ def test_background_rehousing_places_conversations_a_booking_call_left_without_r
     it could find something new."""
     from syncd.store.coordination import CoordinationService
 
-    publish(rt, "mette", [(at(0, 9), at(0, 10))], types=("jobsamtale",))
-    booking = rt.bookings.confirm(
-        rt.bookings.reserve(
-            offers(rt, caseworker_id="mette", modes=(Mode.IN_PERSON,))[0].offer_id, "a"
-        ).id
-    )
     rooms = CoordinationService.for_runtime(rt)
     assert rooms.roomless_state() == ()
-    # As if the booking call had given up: the conversation holds no room.
-    with rt.db.write() as s:
-        s.execute(
-            text("UPDATE room_allocations SET active = :f WHERE booking_id = :b"),
-            {"f": False, "b": booking.id},
-        )
+    booking = _roomless_booking(rt)
     assert rt.bookings.get(booking.id).room_id is None
     before = rooms.roomless_state()
     assert before and booking.id in before[0]  # type: ignore[operator]
@@ -79,17 +68,8 @@ def test_background_rehousing_places_conversations_a_booking_call_left_without_r
 def test_background_rehousing_leaves_what_cannot_be_placed_as_it_is(rt):
     from syncd.store.coordination import CoordinationService
 
-    publish(rt, "mette", [(at(0, 9), at(0, 10))], types=("jobsamtale",))
-    booking = rt.bookings.confirm(
-        rt.bookings.reserve(
-            offers(rt, caseworker_id="mette", modes=(Mode.IN_PERSON,))[0].offer_id, "a"
-        ).id
-    )
+    booking = _roomless_booking(rt)
     with rt.db.write() as s:
-        s.execute(
-            text("UPDATE room_allocations SET active = :f WHERE booking_id = :b"),
-            {"f": False, "b": booking.id},
-        )
         for room in rt.index.rooms:  # every room taken by hand at that time
             s.execute(
                 text(
@@ -109,6 +89,17 @@ def test_background_rehousing_applies_nothing_if_the_rooms_changed_while_it_sear
     plans are dropped and the next round looks again."""
     from syncd.store.coordination import CoordinationService
 
+    booking = _roomless_booking(rt)
+    rooms = CoordinationService.for_runtime(rt)
+    states = iter([rooms.roomless_state(), ("something else changed",)])
+    rooms.roomless_state = lambda: next(states)  # type: ignore[method-assign]
+    assert rooms.rehouse_roomless() == ()
+    assert rt.bookings.get(booking.id).room_id is None
+
+
+def _roomless_booking(rt):  # type: ignore[no-untyped-def]
+    """A confirmed in-person conversation of Mette's that holds no room, as if the booking
+    call had given up on one."""
     publish(rt, "mette", [(at(0, 9), at(0, 10))], types=("jobsamtale",))
     booking = rt.bookings.confirm(
         rt.bookings.reserve(
@@ -120,8 +111,4 @@ def test_background_rehousing_applies_nothing_if_the_rooms_changed_while_it_sear
             text("UPDATE room_allocations SET active = :f WHERE booking_id = :b"),
             {"f": False, "b": booking.id},
         )
-    rooms = CoordinationService.for_runtime(rt)
-    states = iter([rooms.roomless_state(), ("something else changed",)])
-    rooms.roomless_state = lambda: next(states)  # type: ignore[method-assign]
-    assert rooms.rehouse_roomless() == ()
-    assert rt.bookings.get(booking.id).room_id is None
+    return booking
