@@ -567,17 +567,15 @@ class BookingService:
         """Inside the caller's transaction: give conversations that have been waiting for a room
         the one just freed (a cancellation by the citizen, or by the caseworker in her
         calendar). ``prefs`` bounds the search (default: the full search)."""
-        from syncd.store.coordination import CoordinationService
+        from syncd.store.coordination import FULL_SEARCH, CoordinationService
 
         room = self.index.rooms.get(room_id)
         if room is None:
             return
         s.flush()
-        rooms = CoordinationService(self.db, self.index, zone=self.zone, clock=self.clock)
-        if prefs is None:
-            rooms.room_freed(s, room.site_id, start, end, now)
-        else:
-            rooms.room_freed(s, room.site_id, start, end, now, prefs)
+        CoordinationService(self.db, self.index, zone=self.zone, clock=self.clock).room_freed(
+            s, room.site_id, start, end, now, prefs or FULL_SEARCH
+        )
 
     def _payload(self, booking: BookingRow, room: str | None) -> dict[str, object]:
         return {

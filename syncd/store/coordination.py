@@ -447,26 +447,31 @@ class CoordinationService:
     def roomless_state(self) -> tuple[object, ...]:
         """Changes whenever re-housing could find something new: the conversations without a
         room, and any change to allocations, blocks or rooms' foreign meetings."""
-        now = self.clock()
-        ra, blk, busy = RoomAllocationRow, RoomBlockRow, BusyRow
         with self.db.read() as s:
-            ids = tuple(b.id for b in self._roomless(s, now, now + ROOMLESS_HORIZON, now))
-            if not ids:
-                return ()
-            counts = s.execute(
-                select(
-                    select(func.max(ra.id)).scalar_subquery(),
-                    select(func.count()).select_from(ra).where(ra.active).scalar_subquery(),
-                    select(func.max(blk.id)).scalar_subquery(),
-                    select(func.count()).select_from(blk).where(blk.active).scalar_subquery(),
-                    select(func.max(busy.id)).where(busy.owner_kind == "room").scalar_subquery(),
-                    select(func.count())
-                    .select_from(busy)
-                    .where(busy.owner_kind == "room")
-                    .scalar_subquery(),
-                )
-            ).one()
+            return self._roomless_state(s, self.clock())
+
+    def _roomless_state(self, s: Session, now: datetime) -> tuple[object, ...]:
+        ids = tuple(b.id for b in self._roomless_soon(s, now))
+        if not ids:
+            return ()
+        ra, blk, busy = RoomAllocationRow, RoomBlockRow, BusyRow
+        counts = s.execute(
+            select(
+                select(func.max(ra.id)).scalar_subquery(),
+                select(func.count()).select_from(ra).where(ra.active).scalar_subquery(),
+                select(func.max(blk.id)).scalar_subquery(),
+                select(func.count()).select_from(blk).where(blk.active).scalar_subquery(),
+                select(func.max(busy.id)).where(busy.owner_kind == "room").scalar_subquery(),
+                select(func.count())
+                .select_from(busy)
+                .where(busy.owner_kind == "room")
+                .scalar_subquery(),
+            )
+        ).one()
         return (ids, *counts)
+
+    def _roomless_soon(self, s: Session, now: datetime) -> list[BookingRow]:
+        return self._roomless(s, now, now + ROOMLESS_HORIZON, now)
 
     def rehouse_roomless(self) -> tuple[Rehoused, ...]:
         """Give every coming in-person conversation without a room one, wherever an assignment
@@ -482,27 +487,22 @@ class CoordinationService:
             return ()
         now = self.clock()
         with self.db.read() as s:
-            roomless = self._roomless(s, now, now + ROOMLESS_HORIZON, now)
-            plans = {
-                ids: plan
-                for ids, group in self._by_day(roomless).items()
-                if any(
-                    (plan := self._plan(s, group, now, FULL_SEARCH)).assignments.get(b) for b in ids
-                )
-            }
+            plans: dict[tuple[str, ...], AllocationPlan] = {}
+            for ids, group in self._by_day(self._roomless_soon(s, now)).items():
+                plan = self._plan(s, group, now, FULL_SEARCH)
+                if any(plan.assignments.get(b) for b in ids):
+                    plans[ids] = plan
         if not plans:
             return ()
+        planned = {b for ids in plans for b in ids}
         with self._write() as s:
             if not self.db.is_sqlite and not s.scalar(
                 select(func.pg_try_advisory_xact_lock(REHOUSE_LOCK))
             ):
                 return ()  # another replica is at it
-            if self.roomless_state() != state:
+            if self._roomless_state(s, now) != state:
                 return ()  # changed while we searched: the next round looks again
-            roomless = [
-                b for b in self._roomless(s, now, now + ROOMLESS_HORIZON, now) if b.id in
-                {bid for ids in plans for bid in ids}
-            ]  # fmt: skip
+            roomless = [b for b in self._roomless_soon(s, now) if b.id in planned]
             found = self._rehouse(
                 s, roomless, now, actor="syncd", reason="lokale fundet", conflict=None,
                 plans=plans,

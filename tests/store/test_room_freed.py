@@ -92,7 +92,7 @@ def test_background_rehousing_applies_nothing_if_the_rooms_changed_while_it_sear
     booking = _roomless_booking(rt)
     rooms = CoordinationService.for_runtime(rt)
     states = iter([rooms.roomless_state(), ("something else changed",)])
-    rooms.roomless_state = lambda: next(states)  # type: ignore[method-assign]
+    rooms._roomless_state = lambda s, now: next(states)  # type: ignore[method-assign]
     assert rooms.rehouse_roomless() == ()
     assert rt.bookings.get(booking.id).room_id is None
 
