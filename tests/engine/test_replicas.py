@@ -11,19 +11,31 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import create_engine, select
 
+from syncd.domain.holidays import danish_public_holidays
 from syncd.store.tables import BookingRow, SyncStateRow
 from tests.engine.world import CASEWORKERS, ROOMS, _ensure, ics
-from tests.support.jobcentre import API_KEY, at, config
+from tests.support.jobcentre import API_KEY, CPH, config
 
 pytestmark = pytest.mark.postgres
 ROOT = Path(__file__).resolve().parents[2]
 LEASE = 3.0
+
+
+def working_day_ahead(days: int = 7) -> date:
+    """A weekday at least ``days`` ahead of today that is no Danish public holiday: the
+    processes under test run on the real clock, so their windows must lie in its future."""
+    day = datetime.now(CPH).date() + timedelta(days=days)
+    while day.weekday() >= 5 or day in danish_public_holidays(day.year):
+        day += timedelta(days=1)
+    return day
 
 
 def _port() -> int:
@@ -97,11 +109,13 @@ def write_config(path: Path, pg_url: str, dav: str) -> None:
 
 
 def test_sigkill_one_of_three_replicas(radicale, pg_url, tmp_path):
+    day = working_day_ahead()
+    start, end = (datetime.combine(day, dtime(h), CPH) for h in (9, 15))
     for cw in CASEWORKERS:
         _ensure(radicale, "caseworkers", cw, "caseworker")
         radicale.put_ics(
             f"{radicale.url}caseworkers/{cw}/w.ics",
-            ics(f"w-{cw}", "Selvbook", at(0, 9), at(0, 15)),
+            ics(f"w-{cw}", "Selvbook", start, end),
             user="caseworkers",
         )
     for room in ROOMS:
