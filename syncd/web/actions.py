@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, Response
 
 from syncd.store.coordination import BlockChange, Rehoused, RoomChange
 from syncd.store.errors import BookingError, InvalidError
-from syncd.web.app import Coordinator, Dashboard, User, dashboard, safe_next, wants_json
+from syncd.web.deps import Coordinator, Dashboard, User, dashboard, safe_next, wants_json
 
 router = APIRouter(prefix="/actions")
 

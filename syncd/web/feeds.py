@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from mappings.privacy import redact_cpr
 from syncd.store import stats
 from syncd.store.tables import BookingRow, RoomAllocationRow, RoomBlockRow
-from syncd.web.app import Dashboard, Refused, SignedIn, User, dashboard
+from syncd.web.deps import Dashboard, Refused, SignedIn, User, dashboard
 from syncd.web.format import MODES
 
 router = APIRouter()

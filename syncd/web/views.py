@@ -13,8 +13,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from syncd.store import stats
-from syncd.web.app import Dashboard, Refused, SignedIn, User, dashboard
 from syncd.web.charts import Item, bar_chart
+from syncd.web.deps import Dashboard, Refused, SignedIn, User, dashboard
 from syncd.web.feeds import live_since
 from syncd.web.format import number, percent
 
