@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
+from mappings.privacy import redact_cpr
 from syncd.runtime import Runtime
-from syncd.store.tables import OutboxRow, QuarantineRow, SyncStateRow
+from syncd.store import stats
+from syncd.store.tables import OutboxRow, SyncStateRow
 
 Printer = Callable[[str], None]
 
@@ -39,20 +41,21 @@ def sync_once(rt: Runtime, engine, out: Printer = print) -> int:  # type: ignore
             parts.append(f"{r.quarantined} quarantined")
         out(f"  {r.calendar_id}: " + ", ".join(parts))
     for cal, err in report.failed.items():
-        out(f"  {cal}: FAILED: {err}")
+        out(f"  {cal}: FAILED: {redact_cpr(str(err))}")
     return 1 if report.failed else 0
 
 
 def status(rt: Runtime, out: Printer = print) -> int:
+    """Every calendar's last sync, then what is failing (the same query as the API's /status,
+    CPR numbers redacted)."""
     now = rt.clock()
     with rt.db.read() as s:
         states = list(
             s.scalars(select(SyncStateRow).order_by(SyncStateRow.kind, SyncStateRow.owner_id))
         )
-        quarantine = list(s.scalars(select(QuarantineRow)))
-        pending = list(
-            s.scalars(select(OutboxRow).where(OutboxRow.done_at.is_(None)).order_by(OutboxRow.id))
-        )
+        pending = s.scalar(select(func.count(OutboxRow.id)).where(OutboxRow.done_at.is_(None)))
+        trouble = stats.failing(s, rt.index)
+    errors = {c.calendar_id: c.last_error for c in trouble.calendars}
     out(f"calendars: {len(states)}")
     for st in states:
         last = (
@@ -63,16 +66,16 @@ def status(rt: Runtime, out: Printer = print) -> int:
         line = f"  {st.kind:10} {st.owner_id:12} last sync {last}"
         if st.backoff_until and st.backoff_until > now:
             line += f", back-off {int((st.backoff_until - now).total_seconds())} s"
-        if st.last_error:
-            line += f", error: {st.last_error[:160]}"
+        if st.calendar_id in errors:
+            line += f", error: {errors[st.calendar_id][:160]}"
         out(line)
-    out(f"quarantined items: {len(quarantine)}")
-    for q in quarantine:
+    out(f"quarantined items: {len(trouble.quarantined)}")
+    for q in trouble.quarantined:
         out(f"  {q.calendar_id} {q.href}: {q.reason[:160]}")
-    out(f"outbox: {len(pending)} pending")
-    for o in pending:
-        err = f", error: {o.last_error[:160]}" if o.last_error else ""
-        out(f"  #{o.id} booking {o.booking_id} ({o.reason}), {o.attempts} attempts{err}")
+    out(f"outbox: {pending} pending, {len(trouble.outbox)} failing")
+    for o in trouble.outbox:
+        out(f"  #{o.id} booking {o.booking_id} ({o.reason}), {o.attempts} attempts, error: "
+            f"{o.last_error[:160]}")  # fmt: skip
     return 0
 
 

@@ -671,6 +671,7 @@ class CalendarTrouble:
     calendar_id: str
     kind: str  # caseworker | room
     owner: str
+    owner_id: str
     failures: int
     last_error: str
     last_success_at: datetime | None
@@ -696,6 +697,7 @@ def calendar_failures(s: Session, index: DirectoryIndex, limit: int = 200) -> li
                 row.calendar_id,
                 row.kind,
                 owner.name if owner else row.owner_id,
+                row.owner_id,
                 row.failures,
                 redact_cpr(row.last_error or ""),
                 row.last_success_at,
@@ -703,6 +705,29 @@ def calendar_failures(s: Session, index: DirectoryIndex, limit: int = 200) -> li
             )
         )
     return out
+
+
+@dataclass(frozen=True)
+class Failing:
+    """What is failing now: calendars that would not sync, items set aside, calendar writes
+    that keep failing. The one query behind ``syncd status``, the API's /status and the
+    dashboard's operations view; every free text in it is CPR-redacted."""
+
+    calendars: list[CalendarTrouble]
+    quarantined: list[Quarantined]
+    outbox: list[OutboxFailure]
+
+    @property
+    def empty(self) -> bool:
+        return not (self.calendars or self.quarantined or self.outbox)
+
+
+def failing(s: Session, index: DirectoryIndex, limit: int = 200) -> Failing:
+    return Failing(
+        calendar_failures(s, index, limit),
+        quarantined(s, index, limit),
+        outbox_failures(s, index, limit),
+    )
 
 
 @dataclass(frozen=True)

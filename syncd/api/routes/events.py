@@ -1,0 +1,39 @@
+"""The event feed: what happened to bookings, in order, for the caller to follow."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from sqlalchemy import select
+
+from syncd.api.deps import ERRORS, Authed, Rt
+from syncd.api.schemas import EventOut, EventsOut
+from syncd.store.tables import EventFeedRow
+
+router = APIRouter()
+
+
+@router.get("/api/v1/events", response_model=EventsOut, responses=ERRORS)
+def events(
+    _: Authed,
+    rt: Rt,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> EventsOut:
+    with rt.db.read() as s:
+        rows = list(
+            s.scalars(
+                select(EventFeedRow)
+                .where(EventFeedRow.id > after)
+                .order_by(EventFeedRow.id)
+                .limit(limit)
+            )
+        )
+    return EventsOut(
+        events=[
+            EventOut(id=r.id, at=r.at, type=r.type, booking_id=r.booking_id, payload=r.payload)
+            for r in rows
+        ],
+        next_after=rows[-1].id if rows else after,
+    )

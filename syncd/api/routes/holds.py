@@ -1,0 +1,39 @@
+"""Holds: a reserved offer that becomes a booking when confirmed, or lapses."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from syncd.api.deps import ERRORS, Authed, Rt
+from syncd.api.render import booking_json
+from syncd.api.schemas import BookingOut, HoldIn
+
+router = APIRouter()
+
+
+@router.post("/api/v1/holds", response_model=BookingOut, status_code=201, responses=ERRORS)
+def reserve(body: HoldIn, who: Authed, rt: Rt) -> Response:
+    view = rt.bookings.reserve(
+        body.offer_id,
+        body.citizen_ref,
+        needs_wheelchair=body.needs_wheelchair,
+        client=who.name,
+        staff=who.staff,
+    )
+    return booking_json(rt, view, 201)
+
+
+@router.get("/api/v1/holds/{hold_id}", response_model=BookingOut, responses=ERRORS)
+def get_hold(hold_id: str, _: Authed, rt: Rt) -> Response:
+    return booking_json(rt, rt.bookings.get(hold_id))
+
+
+@router.post("/api/v1/holds/{hold_id}/confirm", response_model=BookingOut, responses=ERRORS)
+def confirm(hold_id: str, who: Authed, rt: Rt) -> Response:
+    return booking_json(rt, rt.bookings.confirm(hold_id, client=who.name))
+
+
+@router.delete("/api/v1/holds/{hold_id}", response_model=BookingOut, responses=ERRORS)
+def release(hold_id: str, who: Authed, rt: Rt) -> Response:
+    return booking_json(rt, rt.bookings.release(hold_id, client=who.name))

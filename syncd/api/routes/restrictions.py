@@ -1,0 +1,20 @@
+"""Restrictions: a citizen withdrawn from self-booking, or barred from one caseworker."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from syncd.api.deps import ERRORS, Authed, Rt
+from syncd.api.schemas import RestrictionIn
+
+router = APIRouter()
+
+
+@router.post("/api/v1/restrictions", status_code=204, responses=ERRORS)
+def add_restriction(body: RestrictionIn, who: Authed, rt: Rt) -> None:
+    rt.bookings.add_restriction(body.citizen_ref, body.caseworker_id, body.reason, who.name)
+
+
+@router.delete("/api/v1/restrictions/{citizen_ref}", status_code=204, responses=ERRORS)
+def remove_restriction(citizen_ref: str, who: Authed, rt: Rt) -> None:
+    rt.bookings.remove_restrictions(citizen_ref, who.name)
