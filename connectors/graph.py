@@ -4,9 +4,11 @@ calendar_id is the mailbox's SMTP address (or UPN). Design choices, each for a G
 
 - Reading: ``calendarView/delta`` over a window of whole days with slack (see
   ``graph_items.window``); the token we hand out wraps Graph's deltaLink with that window, and a
-  request for a range the window does not cover starts a new full round. Delta returns expanded
-  occurrences, so every occurrence is its own ``CalendarItem`` (href = its Graph id) and series
-  masters are skipped. ``@removed`` entries, including the ones Graph reports for events that
+  request for a range the window does not cover starts a new full round. A recurring series is
+  one ``CalendarItem`` (href = its master's id) built from the master and the instances Graph
+  expanded: delta's occurrence stubs are filled in from the master, and a changed master makes
+  the series be listed again, since delta never reports a deleted occurrence (see
+  ``graph_series``). ``@removed`` entries, including the ones Graph reports for events that
   changed outside the window, become deleted hrefs. 410 / syncStateNotFound ->
   ``SyncTokenInvalid``.
 - Ownership: our events carry the single-value extended property ``SelvbookId`` (= external
@@ -78,6 +80,7 @@ from connectors.graph_items import (
     spans,
     window,
 )
+from connectors.graph_series import SeriesReader, split_round
 from mappings.privacy import contains_cpr
 from mappings.timezones import UnknownTimeZone
 
@@ -200,6 +203,7 @@ class GraphConnector:
             use_batch=settings.use_batch,
             workers=settings.workers,
         )
+        self._series = SeriesReader(self.http, self._request, settings.territory)
         self._process = uuid.uuid4().hex[:8]
         self._markers: dict[str, _Marker] = {}
         self._hull: tuple[datetime, datetime] | None = None  # span fetch_changes was asked for
@@ -400,7 +404,9 @@ class GraphConnector:
             link = body.get("@odata.deltaLink") or link
         if not link:
             raise ConnectorError("delta round ended without a deltaLink", calendar_id=calendar_id)
-        changed, deleted, quarantined = self._items(calendar_id, entries, lo, hi)
+        changed, deleted, quarantined = self._items(
+            calendar_id, entries, lo, hi, full=previous is None
+        )
         return ChangeSet(
             changed=changed,
             deleted=deleted,
@@ -418,10 +424,12 @@ class GraphConnector:
                 self._hull = (min(self._hull[0], start), max(self._hull[1], end))
 
     def _items(
-        self, calendar_id: str, entries: dict[str, dict], lo: datetime, hi: datetime
+        self, calendar_id: str, entries: dict[str, dict], lo: datetime, hi: datetime, *, full: bool
     ) -> tuple[list, list[str], list[tuple[str, str]]]:
         deleted = [i for i, e in entries.items() if "@removed" in e]
-        live = [e for e in entries.values() if "@removed" not in e]
+        live, masters, stubs = split_round([e for e in entries.values() if "@removed" not in e])
+        series = self._series.read(calendar_id, masters, stubs, (lo, hi), full=full)
+        deleted.extend(series.deleted)
         candidates = [
             str(e["id"])
             for e in live
@@ -444,6 +452,8 @@ class GraphConnector:
                 continue
             if item is not None:
                 changed.append(item)
+        changed.extend(series.items)
+        quarantined.extend(series.quarantined)
         return changed, deleted, quarantined
 
     def _external_ids(

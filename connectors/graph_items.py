@@ -1,9 +1,9 @@
 """Pure translation between Microsoft Graph JSON and the connector's plain values.
 
 No I/O here. Graph specifics that matter:
-- calendarView/delta returns expanded occurrences: every occurrence or exception is its own
-  ``CalendarItem`` (href = its Graph id, ``recurrence_id`` = its originalStart, no ``rrule``);
-  a ``seriesMaster`` that shows up anyway is skipped, since its occurrences already carry it.
+- A recurring series is one ``CalendarItem`` (href = the master's id) whose overrides are the
+  instances Graph expanded in the window (``series_item``); delta's occurrence stubs carry only
+  times and are filled in from the master. Graph's recurrence pattern is never translated.
 - Times are requested in UTC (``Prefer: outlook.timezone="UTC"``) and then shown in the
   event's own zone (``originalStartTimeZone``, a Windows name resolved with
   ``mappings.timezones.zone_for``); all-day events become ``date`` values.
@@ -16,7 +16,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -91,9 +91,67 @@ def _own_zone(name: str | None, territory: str) -> tzinfo | None:
 def item_from_event(
     data: Mapping[str, Any], *, territory: str = "DK", external_id: str | None = None
 ) -> CalendarItem | None:
-    """One Graph event (single instance, occurrence or exception); None for series masters."""
+    """One Graph event (single instance, occurrence or exception); None for series masters
+    (a series is read whole, see ``series_item``)."""
     if data.get("type") == "seriesMaster":
         return None
+    return _event_item(data, territory, external_id)
+
+
+# What an occurrence stub lacks and takes from its series master (delta sends only id, type,
+# seriesMasterId, start, end and the etag: microsoft-graph-docs #7632, -contrib #34).
+_SERIES_KEYS = (
+    "subject",
+    "body",
+    "categories",
+    "showAs",
+    "sensitivity",
+    "location",
+    "isAllDay",
+    "isCancelled",
+    "originalStartTimeZone",
+    "iCalUId",
+)
+
+
+def is_stub(data: Mapping[str, Any]) -> bool:
+    """An occurrence as delta reports it: times only, everything else on the master."""
+    return data.get("type") in ("occurrence", "exception") and "subject" not in data
+
+
+def series_item(
+    master: Mapping[str, Any], instances: Iterable[Mapping[str, Any]], territory: str = "DK"
+) -> CalendarItem:
+    """A recurring series as one item: the master's properties, and every instance in the
+    window as an override (stubs hydrated from the master). The master's own start is excluded,
+    so only the listed instances count: an occurrence deleted in Outlook simply is not there.
+    Graph's recurrence pattern is never translated; Graph expands it for us."""
+    head = _event_item(master, territory, None)
+    inherited = {k: master[k] for k in _SERIES_KEYS if k in master}
+    overrides = []
+    for data in instances:
+        full = {**inherited, **data} if is_stub(data) else dict(data)
+        child = _event_item(full, territory, None)
+        overrides.append(
+            replace(
+                child,
+                href=head.href,
+                uid=head.uid,
+                recurrence_id=child.recurrence_id or child.start,
+                attendee_status={},
+            )
+        )
+    overrides.sort(key=lambda c: _instant(c.start))
+    return replace(head, exdates=(head.start,), overrides=tuple(overrides))
+
+
+def _instant(value: datetime | date) -> datetime:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    return datetime(value.year, value.month, value.day, tzinfo=UTC)
+
+
+def _event_item(data: Mapping[str, Any], territory: str, external_id: str | None) -> CalendarItem:
     tzid = data.get("originalStartTimeZone")
     start = parse_dtz(data["start"], territory)
     end = parse_dtz(data["end"], territory)

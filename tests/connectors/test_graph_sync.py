@@ -111,25 +111,6 @@ def test_a_window_beyond_the_token_starts_a_new_full_round(sim, graph):
     assert graph.fetch_changes(CASEWORKER, first.token, *nudged).full is False
 
 
-def test_each_occurrence_is_its_own_item(sim, graph):
-    OutlookBackdoor(sim).put_foreign_event(
-        CASEWORKER,
-        "series",
-        "Selvbook: Jobsamtale",
-        at(9),
-        at(12),
-        categories=("Selvbook",),
-        rrule="FREQ=WEEKLY;COUNT=4",
-        exdates=(at(9, days=14),),
-    )
-    items = graph.fetch_changes(CASEWORKER, None, *WINDOW).changed
-    assert [i.start for i in items] == [at(9), at(9, days=7), at(9, days=21)]
-    assert len({i.href for i in items}) == 3
-    assert all(i.uid == "series" and i.rrule is None for i in items)
-    assert [i.recurrence_id for i in items] == [i.start for i in items]
-    assert all(i.categories == ("Selvbook",) for i in items)
-
-
 def test_series_master_and_all_day_items_map_as_documented():
     master = {"id": "m", "type": "seriesMaster", "start": {}, "end": {}}
     assert item_from_event(master) is None

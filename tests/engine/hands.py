@@ -72,6 +72,24 @@ class Hands(Protocol):
 class ExchangeHands(Hands, Protocol):
     """What only Exchange has: rooms booked by invitation and answering it, and mailbox rights."""
 
+    def put_series(
+        self,
+        calendar_id: str,
+        uid: str,
+        summary: str,
+        start: datetime,
+        end: datetime,
+        *,
+        weeks: int,
+        categories: tuple[str, ...] = (),
+    ) -> None:
+        """A weekly series in Outlook, ``weeks`` occurrences from ``start``."""
+        ...
+
+    def delete_occurrence(self, calendar_id: str, uid: str, start: datetime) -> None:
+        """Outlook deletes one occurrence of a series; the series stays."""
+        ...
+
     def invite_room(
         self, organizer: str, room: str, uid: str, summary: str, start: datetime, end: datetime
     ) -> str:
@@ -189,6 +207,15 @@ class EWSHands:
                 for i in items
             ]
 
+    def put_series(self, calendar_id, uid, summary, start, end, *, weeks, categories=()) -> None:  # type: ignore[no-untyped-def]
+        self.outlook.put_foreign_event(
+            calendar_id, uid, summary, start, end,
+            categories=categories, rrule=f"FREQ=WEEKLY;COUNT={weeks}",
+        )  # fmt: skip
+
+    def delete_occurrence(self, calendar_id: str, uid: str, start: datetime) -> None:
+        self.outlook.delete_occurrence(calendar_id, uid, start)
+
     def invite_room(self, organizer, room, uid, summary, start, end) -> str:  # type: ignore[no-untyped-def]
         return EWS_RESPONSES[self.outlook.invite_room(organizer, room, uid, summary, start, end)]
 
@@ -275,6 +302,15 @@ class GraphHands:
                 )
                 for e in events
             ]
+
+    def put_series(self, calendar_id, uid, summary, start, end, *, weeks, categories=()) -> None:  # type: ignore[no-untyped-def]
+        self.outlook.put_foreign_event(
+            calendar_id, uid, summary, start, end,
+            categories=categories, rrule=f"FREQ=WEEKLY;COUNT={weeks}",
+        )  # fmt: skip
+
+    def delete_occurrence(self, calendar_id: str, uid: str, start: datetime) -> None:
+        self.outlook.delete_occurrence(calendar_id, uid, start)
 
     def invite_room(self, organizer, room, uid, summary, start, end) -> str:  # type: ignore[no-untyped-def]
         return GRAPH_RESPONSES[self.outlook.invite_room(organizer, room, uid, summary, start, end)]

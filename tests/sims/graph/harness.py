@@ -3,7 +3,7 @@ populated simulator, a connector pointed at it, and a backdoor that writes as Ou
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -93,6 +93,15 @@ class OutlookBackdoor:
     def delete_event(self, calendar_id: str, uid: str) -> None:
         event = self.sim.state.find_uid(calendar_id, uid)
         self.sim.state.delete_event(calendar_id, event.id)
+
+    def delete_occurrence(self, calendar_id: str, uid: str, start: datetime) -> None:
+        """Outlook deletes one occurrence of a series (the series stays)."""
+        with self.sim.state.lock:
+            series = self.sim.state.find_uid(calendar_id, uid)
+            mailbox = self.sim.state.mailbox(calendar_id)
+            lo = start.astimezone(UTC)
+            [instance] = series.instances(lo, lo + timedelta(minutes=1))
+        self.sim.state.delete_occurrence(mailbox.address, instance[0])
 
     def invite_room(
         self, organizer: str, room: str, uid: str, summary: str, start: datetime, end: datetime

@@ -631,8 +631,20 @@ class GraphSimulator:
         raise GraphError(400, "BadRequest", f"Unsupported request {method} {path}")
 
     def _event(self, method, mailbox, event_id, params, headers, payload, tz) -> _Response:
+        if event_id.endswith("/instances") and method == "GET":
+            return self._instances(mailbox, event_id[: -len("/instances")], params, tz)
+        if event_id not in mailbox.events:
+            # An occurrence: GET gives the whole occurrence with its own iCalUId (-contrib #34:
+            # "/events/{id} return full events"); DELETE removes that occurrence only.
+            master, instance = self.state.occurrence(mailbox, event_id)
+            if method == "GET":
+                return _Response(200, _shape(master.render(tz, instance=instance), master, params))
+            if method == "DELETE":
+                self.state.delete_occurrence(mailbox.address, event_id)
+                return _Response(204)
+            raise GraphError(400, "BadRequest", "Only GET and DELETE on occurrences here.")
         if method == "GET":
-            event = self._lookup(mailbox, event_id)
+            event = self.state.get_event(mailbox, event_id)
             return _Response(200, _shape(event.render(tz), event, params))
         event = self.state.get_event(mailbox, event_id)
         if method == "PATCH":
@@ -652,13 +664,19 @@ class GraphSimulator:
             return _Response(204)
         raise GraphError(405, "BadRequest", "Method not allowed.")
 
-    def _lookup(self, mailbox: Mailbox, event_id: str) -> SimEvent:
-        if event_id in mailbox.events:
-            return mailbox.events[event_id]
-        master_id = event_id.rsplit("_", 1)[0]
-        if master_id in mailbox.events:
-            return mailbox.events[master_id]
-        return self.state.get_event(mailbox, event_id)
+    def _instances(self, mailbox: Mailbox, master_id: str, params: dict, tz: str) -> _Response:
+        """GET /events/{id}/instances: the occurrences and exceptions of a series in a window,
+        as full events ("event: list instances"); startDateTime and endDateTime are required."""
+        master = self.state.get_event(mailbox, master_id)
+        lo, hi = _window(params)
+        found = master.instances(lo, hi) if master.rrule else []
+        value = [_shape(master.render(tz, instance=i), master, params) for i in found]
+        return _paged(
+            value,
+            params,
+            f"{self.graph_url}/users/{_user_id(mailbox)}/events/"
+            f"{quote(master_id, safe='')}/instances",
+        )
 
     def _list_events(self, mailbox: Mailbox, params: dict, tz: str) -> _Response:
         events = list(mailbox.events.values())
@@ -681,30 +699,13 @@ class GraphSimulator:
         return _Response(200, {"value": [_shape(e.render(tz), e, params) for e in events[:top]]})
 
     def _view(self, mailbox: Mailbox, params: dict, tz: str, path: str) -> _Response:
-        try:
-            lo = _parse_time(params["startDateTime"])
-            hi = _parse_time(params["endDateTime"])
-        except (KeyError, ValueError):
-            raise GraphError(
-                400,
-                "ErrorInvalidParameter",
-                "This request requires a time window specified by the query string "
-                "parameters StartDateTime and EndDateTime.",
-            ) from None
-        top = min(int(params.get("$top", DEFAULT_PAGE_SIZE)), MAX_PAGE_SIZE)
-        skip = int(params.get("$skip", 0))
-        found = self.state.view(mailbox, lo, hi)
+        """calendarView: occurrences and exceptions expanded, full, never the series master."""
+        lo, hi = _window(params)
         value = [
             _shape(event.render(tz, instance=instance), event, params)
-            for event, instance in found[skip : skip + top]
+            for event, instance in self.state.view(mailbox, lo, hi)
         ]
-        body: dict[str, Any] = {"value": value}
-        if skip + top < len(found):
-            query = dict(params, **{"$skip": str(skip + top)})
-            body["@odata.nextLink"] = f"{self.graph_url}{quote(path)}?" + "&".join(
-                f"{k}={quote(v, safe='')}" for k, v in query.items()
-            )
-        return _Response(200, body)
+        return _paged(value, params, f"{self.graph_url}{quote(path)}")
 
     def _delta(self, mailbox: Mailbox, params: dict, prefer: dict, tz: str) -> _Response:
         state = self.state
@@ -736,7 +737,15 @@ class GraphSimulator:
                     ) from None
             entries, final = state.delta_round(mailbox, lo, hi, since, tz)
             pending = PendingPages(entries, final, page_size)
-        page, rest = pending.entries[: pending.page_size], pending.entries[pending.page_size :]
+        # Whole groups per page: Graph never splits a series over two pages (PR #4501).
+        page: list[dict] = []
+        taken = 0
+        for group in pending.entries:
+            if page and len(page) + len(group) > pending.page_size:
+                break
+            page.extend(group)
+            taken += 1
+        rest = pending.entries[taken:]
         link = f"{self.graph_url}/users/{_user_id(mailbox)}/calendarView/delta"
         body: dict[str, Any] = {
             "@odata.context": f"{self.graph_url}/$metadata#Collection(event)",
@@ -801,6 +810,31 @@ class GraphSimulator:
         if skip + top < len(items):
             body["@odata.nextLink"] = f"{self.graph_url}{path}?$top={top}&$skip={skip + top}"
         return _Response(200, body)
+
+
+def _window(params: dict) -> tuple[datetime, datetime]:
+    try:
+        return _parse_time(params["startDateTime"]), _parse_time(params["endDateTime"])
+    except (KeyError, ValueError):
+        raise GraphError(
+            400,
+            "ErrorInvalidParameter",
+            "This request requires a time window specified by the query string "
+            "parameters StartDateTime and EndDateTime.",
+        ) from None
+
+
+def _paged(value: list[dict], params: dict, link: str) -> _Response:
+    """One page of a server-paged collection, with @odata.nextLink while more remain."""
+    top = min(int(params.get("$top", DEFAULT_PAGE_SIZE)), MAX_PAGE_SIZE)
+    skip = int(params.get("$skip", 0))
+    body: dict[str, Any] = {"value": value[skip : skip + top]}
+    if skip + top < len(value):
+        query = dict(params, **{"$skip": str(skip + top)})
+        body["@odata.nextLink"] = f"{link}?" + "&".join(
+            f"{k}={quote(v, safe='')}" for k, v in query.items()
+        )
+    return _Response(200, body)
 
 
 def _shape(data: dict, event: SimEvent, params: dict) -> dict:

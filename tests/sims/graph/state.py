@@ -1,27 +1,55 @@
 """What the Graph simulator stores: mailboxes, their events, delta rounds and room bookings.
 
 Shapes follow Microsoft Graph v1.0 (event, dateTimeTimeZone, scheduleInformation, room). The
-simulator deliberately reproduces the Graph behaviours the connector must cope with:
-calendarView/delta expands series into occurrences and cannot $expand extended properties;
-``@removed`` also lists events that changed outside the window; a resource mailbox's booking
-assistant accepts or declines first come, first served; transactionId makes a retried POST
-return the event it already created.
+simulator deliberately reproduces the Graph behaviours the connector must cope with, each with
+its source beside the code that does it:
+
+- calendarView/delta returns a recurring series as its ``seriesMaster`` (full, with the series'
+  first start/end) plus one *stub* per occurrence in the window: ``@odata.type``,
+  ``@odata.etag``, ``id``, ``type``, ``seriesMasterId``, ``start``, ``end`` and nothing else
+  (microsoft-graph-docs issues #1716, #7632, #22197; microsoft-graph-docs-contrib #34). A
+  series is never split over two delta pages, and a deleted occurrence is not reported at all
+  (microsoft-graph-docs PR #4501, "Event Series Behavior in Calendar View Delta Function").
+- Full reads (calendarView, ``/events/{id}``, ``/events/{id}/instances``) return whole
+  occurrences, each with its own ``iCalUId``: the series' Global Object ID with the instance
+  date in bytes 16-19 ([MS-OXOCAL] 2.2.1.27 PidLidGlobalObjectId; contrib #34 notes that
+  ``/calendarView`` and ``/events/{id}`` return full events).
+- delta cannot $expand extended properties; ``@removed`` also lists events that changed
+  outside the window.
+- a resource mailbox's booking assistant accepts or declines first come, first served.
 """
 
 from __future__ import annotations
 
 import base64
 import os
+import re
 import threading
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrulestr
 
-from mappings.timezones import UnknownTimeZone, zone_for
+# Graph accepts Windows zone names and IANA names in dateTimeTimeZone ("dateTimeTimeZone
+# resource type": timeZone is one of the supported time zones, Windows or IANA; see also
+# "outlookUser: supportedTimeZones"). The simulator's own small table, never production's.
+# Windows -> IANA per CLDR's windowsZones.xml (territory 001).
+WINDOWS_ZONES = {
+    "utc": "UTC",
+    "romance standard time": "Europe/Paris",
+    "w. europe standard time": "Europe/Berlin",
+    "central europe standard time": "Europe/Budapest",
+    "central european standard time": "Europe/Warsaw",
+    "gmt standard time": "Europe/London",
+    "greenwich standard time": "Atlantic/Reykjavik",
+    "fle standard time": "Europe/Kiev",
+    "e. europe standard time": "Europe/Chisinau",
+    "eastern standard time": "America/New_York",
+    "pacific standard time": "America/Los_Angeles",
+}
 
 
 class GraphError(Exception):
@@ -43,10 +71,26 @@ def new_id(prefix: str = "AAMkAG") -> str:
 
 
 def zone(name: str | None) -> ZoneInfo:
+    text = (name or "UTC").strip()
+    key = WINDOWS_ZONES.get(text.lower(), text)
     try:
-        return zone_for(name or "UTC")
-    except UnknownTimeZone:
+        return ZoneInfo(key)
+    except (ValueError, KeyError, OSError):
         raise GraphError(400, "ErrorInvalidTimeZone", f"Time zone '{name}' is not valid.") from None
+
+
+GOID_CLASS = "040000008200E00074C5B7101A82E008"  # [MS-OXOCAL] 2.2.1.27: the GOID's class id
+
+
+def occurrence_uid(series_uid: str, day: date) -> str:
+    """The iCalUId Graph gives one occurrence: the series' Global Object ID with the instance
+    date (year as two bytes, month, day) in bytes 16-19 ([MS-OXOCAL] 2.2.1.27). A series whose
+    UID is not a GOID (made from an iCalendar file) is wrapped in one first."""
+    stamp = f"{day.year:04X}{day.month:02X}{day.day:02X}"
+    text = series_uid.upper()
+    if not (text.startswith(GOID_CLASS) and len(text) >= 40):
+        text = GOID_CLASS + "00000000" + series_uid.encode().hex().upper()
+    return text[:32] + stamp + text[40:]
 
 
 def parse_dtz(value: Any) -> datetime:
@@ -137,10 +181,12 @@ class SimEvent:
         event_type = "seriesMaster" if self.rrule else "singleInstance"
         start, end, event_id = self.start, self.end, self.id
         extra: dict[str, Any] = {}
+        ical_uid = self.ical_uid
         if instance is not None and instance[3]:
             event_id, start, end = instance[0], instance[1], instance[2]
             event_type = "occurrence"
             extra = {"seriesMasterId": self.id, "originalStart": iso_z(start)}
+            ical_uid = occurrence_uid(self.ical_uid, start.astimezone(zone(self.tz)).date())
         change_key = base64.b64encode(f"{self.id[-8:]}{self.change_key}".encode()).decode()
         data = {
             "@odata.type": "#microsoft.graph.event",
@@ -153,7 +199,7 @@ class SimEvent:
             "transactionId": self.transaction_id,
             "originalStartTimeZone": self.tz,
             "originalEndTimeZone": self.tz,
-            "iCalUId": self.ical_uid,
+            "iCalUId": ical_uid,
             "reminderMinutesBeforeStart": 15,
             "isReminderOn": False,
             "subject": self.subject,
@@ -181,6 +227,20 @@ class SimEvent:
         data.update(self.overrides)
         return data
 
+    def stub(self, tz_name: str, instance: tuple) -> dict:
+        """An occurrence as calendarView/delta reports it: these seven keys and nothing else
+        (microsoft-graph-docs #1716 and #7632, -contrib #34 show exactly this shape)."""
+        change_key = base64.b64encode(f"{self.id[-8:]}{self.change_key}".encode()).decode()
+        return {
+            "@odata.type": "#microsoft.graph.event",
+            "@odata.etag": f'W/"{change_key}"',
+            "id": instance[0],
+            "seriesMasterId": self.id,
+            "type": "occurrence",
+            "start": self._when(instance[1], tz_name),
+            "end": self._when(instance[2], tz_name),
+        }
+
     def _when(self, moment: datetime, tz_name: str) -> dict:
         """All-day events are floating dates: Graph returns midnight of the event's own date
         under whatever zone was asked for, never a converted instant."""
@@ -195,6 +255,15 @@ class SimEvent:
             for k, (pid, value) in self.extended.items()
             if key is None or k == key
         ]
+
+
+def _series_of(event_id: str) -> str:
+    """The master id inside a simulator occurrence id (real ids are opaque to clients)."""
+    match = _OCCURRENCE_ID.match(event_id)
+    return match.group(1) if match else event_id
+
+
+_OCCURRENCE_ID = re.compile(r"^(.+)_(\d{8}T\d{6}Z)$")
 
 
 def _overlaps(start: datetime, end: datetime, lo: datetime, hi: datetime) -> bool:
@@ -252,7 +321,7 @@ class DeltaState:
 
 @dataclass
 class PendingPages:
-    entries: list[dict]
+    entries: list[list[dict]]  # groups: a page never splits one
     final: DeltaState
     page_size: int
 
@@ -339,6 +408,32 @@ class GraphState:
                 404, "ErrorItemNotFound", "The specified object was not found in the store."
             )
         return event
+
+    def occurrence(self, mailbox: Mailbox, event_id: str) -> tuple[SimEvent, tuple]:
+        """(series master, instance) for an occurrence id (``<master id>_<UTC start>``)."""
+        master = mailbox.events.get(_series_of(event_id))
+        if master is not None and master.rrule and event_id != master.id:
+            stamp = event_id.rsplit("_", 1)[1]
+            try:
+                start = datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+            except ValueError:
+                start = None
+            if start is not None:
+                for instance in master.instances(start, start + timedelta(seconds=1)):
+                    if instance[0] == event_id:
+                        return master, instance
+        raise GraphError(
+            404, "ErrorItemNotFound", "The specified object was not found in the store."
+        )
+
+    def delete_occurrence(self, address: str, event_id: str) -> None:
+        """DELETE on an occurrence id: the series gets an exception (the occurrence is gone)
+        and its master changes; delta says nothing about the occurrence itself (PR #4501)."""
+        with self.lock:
+            mailbox = self.mailbox(address)
+            master, instance = self.occurrence(mailbox, event_id)
+            master.exdates.add(instance[1])
+            master.bump(mailbox.next_seq())
 
     def create_event(
         self,
@@ -557,18 +652,43 @@ class GraphState:
 
     def delta_round(
         self, mailbox: Mailbox, lo: datetime, hi: datetime, since: DeltaState | None, tz: str
-    ) -> tuple[list[dict], DeltaState]:
-        """Entries of one delta round and the state its deltaLink will stand for."""
+    ) -> tuple[list[list[dict]], DeltaState]:
+        """Entries of one delta round, grouped so that a page never splits a series, and the
+        state its deltaLink will stand for.
+
+        A series comes as its master (full) plus a stub per occurrence in the window (issues
+        #1716, #7632, #22197, -contrib #34), again as a whole whenever the series changed. An
+        occurrence deleted from a series that still exists is not reported at all (PR #4501:
+        "No indication is given for a deleted occurrence")."""
         current = self.view(mailbox, lo, hi)
-        current_ids = {instance[0] for _, instance in current}
-        entries: list[dict] = []
-        if since is None:
-            entries = [event.render(tz, instance=instance) for event, instance in current]
-        else:
-            for event, instance in current:
-                if instance[0] not in since.known or event.seq > since.watermark:
-                    entries.append(event.render(tz, instance=instance))
-            removed = [i for i in since.known if i not in current_ids]
+        series: dict[str, tuple[SimEvent, list[tuple]]] = {}
+        singles: list[tuple[SimEvent, tuple]] = []
+        for event, instance in current:
+            if event.rrule:
+                series.setdefault(event.id, (event, []))[1].append(instance)
+            else:
+                singles.append((event, instance))
+        current_ids = {instance[0] for _, instance in current} | set(series)
+        groups: list[tuple[datetime, list[dict]]] = []
+        for event, instance in singles:
+            if since is None or instance[0] not in since.known or event.seq > since.watermark:
+                groups.append((instance[1], [event.render(tz, instance=instance)]))
+        for event, instances in series.values():
+            fresh = since is None or event.seq > since.watermark
+            fresh = fresh or any(i[0] not in since.known for i in [(event.id,), *instances])
+            if fresh:
+                entries = [event.render(tz)] + [event.stub(tz, i) for i in instances]
+                groups.append((instances[0][1], entries))
+        groups.sort(key=lambda g: g[0])
+        result = [entries for _, entries in groups]
+        if since is not None:
+            living = {e.id for e in mailbox.events.values()}
+            removed = [
+                i
+                for i in since.known
+                if i not in current_ids
+                and (_series_of(i) == i or _series_of(i) not in living)  # PR #4501
+            ]
             # Graph also reports events that changed outside the window as removed.
             removed += [
                 e.id
@@ -584,15 +704,17 @@ class GraphState:
                 if seq > since.watermark and i not in since.known
             ]
             for event_id in dict.fromkeys(removed):
-                entries.append(
-                    {
-                        "@odata.type": "#microsoft.graph.event",
-                        "id": event_id,
-                        "@removed": {"reason": "deleted"},
-                    }
+                result.append(
+                    [
+                        {
+                            "@odata.type": "#microsoft.graph.event",
+                            "id": event_id,
+                            "@removed": {"reason": "deleted"},
+                        }
+                    ]
                 )
         final = DeltaState(mailbox.address.lower(), lo, hi, mailbox.seq, frozenset(current_ids))
-        return entries, final
+        return result, final
 
     def invalidate_delta_tokens(self, address: str | None = None) -> None:
         with self.lock:
