@@ -61,6 +61,10 @@ class ApiKey(_Strict):
     key_env: str | None = None
     key_file: str | None = None
     scopes: tuple[Literal["booking", "staff"], ...] = ("booking",)
+    # Who books through this key when a hold does not say (``booked_by``): Jobnet's citizens
+    # ("citizen"), or staff booking on a citizen's behalf ("staff"). Scopes say what a key may
+    # do; this says who is booking, which is what the self-booking figures count.
+    books_as: Literal["citizen", "staff"] = "citizen"
 
     @model_validator(mode="after")
     def _one_source(self) -> ApiKey:

@@ -60,7 +60,8 @@ def write_demo_config(
         "[[api.keys]]\n"
         'name = "demo"\n'
         f'hash = "{hash_api_key(api_key)}"\n'
-        'scopes = ["booking", "staff"]\n' + backend + _dashboard(password)
+        'scopes = ["booking", "staff"]\n'
+        'books_as = "citizen"\n' + backend + _dashboard(password)
     )
     return path
 
@@ -116,7 +117,8 @@ class CitizenSimulator:
             return
         ref = f"demo-{secrets.token_hex(4)}"
         hold = self.http.post(
-            "/api/v1/holds", json={"offer_id": offer["offer_id"], "citizen_ref": ref}
+            "/api/v1/holds",
+            json={"offer_id": offer["offer_id"], "citizen_ref": ref, "booked_by": "citizen"},
         )
         if hold.status_code != 201:
             self.stats["refused"] += 1

@@ -36,7 +36,10 @@ def create_app(rt: Runtime) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.api_keys = ApiKeys(
-        {k.resolved_hash(): Client(k.name, frozenset(k.scopes)) for k in rt.config.api.keys}
+        {
+            k.resolved_hash(): Client(k.name, frozenset(k.scopes), k.books_as)
+            for k in rt.config.api.keys
+        }
     )
     app.state.runtime = rt
     if rt.config.dashboard.enabled:

@@ -14,6 +14,7 @@ from syncd.config import hash_api_key
 class Client:
     name: str
     scopes: frozenset[str]
+    books_as: str = "citizen"  # who books through this key unless a hold says otherwise
 
     @property
     def staff(self) -> bool:

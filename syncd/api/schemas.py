@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -72,6 +73,11 @@ class HoldIn(_Body):
         description="An opaque reference to the citizen. Never a CPR number: those are refused.",
     )
     needs_wheelchair: bool = False
+    booked_by: Literal["citizen", "staff"] | None = Field(
+        None,
+        description="Who is booking: the citizen through self-service, or staff on the citizen's "
+        "behalf. Counted in the self-booking figures; defaults to the API key's `books_as`.",
+    )
 
 
 class RebookIn(_Body):

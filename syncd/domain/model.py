@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
+from typing import Literal
+
+BookedBy = Literal["citizen", "staff"]
+"""Who booked a conversation: the citizen through self-service (Jobnet), or staff on the
+citizen's behalf. The self-booking figures count this, not the API key's scopes."""
 
 
 class Mode(StrEnum):

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from mappings.privacy import contains_cpr
 from syncd import metrics
-from syncd.domain.model import BookingStatus, CancelledBy, Mode
+from syncd.domain.model import BookedBy, BookingStatus, CancelledBy, Mode
 from syncd.domain.slots import week_key, widen
 from syncd.rooms.model import BOOKING_PREFERENCES, Preferences
 from syncd.store import hotpath
@@ -159,8 +159,13 @@ class BookingService:
         needs_wheelchair: bool = False,
         client: str = "api",
         staff: bool = False,
+        booked_by: BookedBy = "citizen",
     ) -> BookingView:
         """Hold an offer for the citizen (and its room, for an in-person conversation).
+
+        ``staff`` is what the caller may do (strakstid, short notice); ``booked_by`` is who
+        booked (the citizen through self-service, or staff on the citizen's behalf), which is
+        what the self-booking figures count.
 
         The hot path of the booking API: plain statements on one connection, as few round trips
         as the checks allow (see ``_bookable_slot`` and ``_claim_time``)."""
@@ -189,7 +194,8 @@ class BookingService:
                 exclusive=True,
                 needs_wheelchair=needs_wheelchair,
                 hold_expires_at=now + self.hold_ttl,
-                self_booked=not staff,
+                self_booked=booked_by == "citizen",
+                booked_by=booked_by,
                 client=client,
                 created_at=now,
                 updated_at=now,
@@ -653,6 +659,7 @@ class NewHold:
     needs_wheelchair: bool
     hold_expires_at: datetime | None
     self_booked: bool
+    booked_by: str
     client: str
     created_at: datetime
     updated_at: datetime

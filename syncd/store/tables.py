@@ -137,7 +137,8 @@ class BookingRow(Base):
     hold_expires_at: Mapped[datetime | None]
     cancelled_by: Mapped[str | None] = mapped_column(String(16))
     conflict: Mapped[str | None] = mapped_column(Text)
-    self_booked: Mapped[bool] = mapped_column(Boolean, default=True)
+    self_booked: Mapped[bool] = mapped_column(Boolean, default=True)  # booked_by == "citizen"
+    booked_by: Mapped[str] = mapped_column(String(16), default="citizen", server_default="citizen")
     client: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime]
     confirmed_at: Mapped[datetime | None]

@@ -171,6 +171,48 @@ def test_strakstid_only_for_staff(rt):
     assert any(o["strakstid"] for o in staff) and len(staff) > len(citizen)
 
 
+def test_self_booked_follows_who_booked_not_the_keys_scopes(rt):
+    """A staff key books as staff unless the hold says the citizen booked, and the other way
+    round: the figure records who booked, the scopes only what the key may do."""
+    from sqlalchemy import select
+
+    from syncd.store.tables import BookingRow
+
+    publish(rt, "mette", [(at(0, 9), at(0, 12))])
+    with serving(create_app(rt)) as base:
+        made = {}
+        for name, key, booked_by in [
+            ("staff-default", STAFF_KEY, None),
+            ("staff-for-citizen", STAFF_KEY, "citizen"),
+            ("jobnet-default", API_KEY, None),
+            ("jobnet-by-staff", API_KEY, "staff"),
+        ]:
+            h = {"X-API-Key": key}
+            offers = httpx.get(f"{base}/api/v1/offers", params={"mode": "phone"}, headers=h).json()[
+                "offers"
+            ]
+            body = {"offer_id": offers[0]["offer_id"], "citizen_ref": name}
+            if booked_by:
+                body["booked_by"] = booked_by
+            r = httpx.post(f"{base}/api/v1/holds", json=body, headers=h)
+            assert r.status_code == 201, r.text
+            made[name] = r.json()["id"]
+        bad = httpx.post(
+            f"{base}/api/v1/holds",
+            json={"offer_id": "x:y", "citizen_ref": "z", "booked_by": "robot"},
+            headers={"X-API-Key": API_KEY},
+        )
+        assert bad.status_code == 422
+    with rt.db.read() as s:
+        rows = {r.citizen_ref: r for r in s.scalars(select(BookingRow))}
+    assert {n: (r.booked_by, r.self_booked) for n, r in rows.items()} == {
+        "staff-default": ("staff", False),
+        "staff-for-citizen": ("citizen", True),
+        "jobnet-default": ("citizen", True),
+        "jobnet-by-staff": ("staff", False),
+    }
+
+
 def test_openapi_document(api):
     doc = api.get("/openapi.json").json()
     assert "/api/v1/holds/{hold_id}/confirm" in doc["paths"]

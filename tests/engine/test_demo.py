@@ -64,4 +64,18 @@ def test_demo_runs_end_to_end(tmp_path):
 
     db = Database(f"sqlite:///{work / 'syncd.db'}")
     assert find_violations(db) == []
+    # The simulated citizens book as citizens: the dashboard's self-booking share is above 0 %.
+    from sqlalchemy import func, select
+
+    from syncd.store.tables import BookingRow
+
+    with db.read() as s:
+        by = dict(
+            tuple(row)
+            for row in s.execute(
+                select(BookingRow.booked_by, func.count()).group_by(BookingRow.booked_by)
+            )
+        )
+        self_booked = s.scalar(select(func.count()).where(BookingRow.self_booked))
+    assert by.get("citizen", 0) > 0 and "staff" not in by and self_booked == by["citizen"], by
     db.dispose()

@@ -31,6 +31,7 @@ def config(database_url: str, **extra: object) -> Config:
                     "name": "jobcenter",
                     "hash": hash_api_key(STAFF_KEY),
                     "scopes": ["booking", "staff"],
+                    "books_as": "staff",
                 },
             ]
         },

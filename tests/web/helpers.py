@@ -47,7 +47,13 @@ def book(
             rt.zone,
         )
     offer = next(o for o in found if o.start == start)
-    hold = rt.bookings.reserve(offer.offer_id, citizen, staff=staff, client="test")
+    hold = rt.bookings.reserve(
+        offer.offer_id,
+        citizen,
+        staff=staff,
+        client="test",
+        booked_by="staff" if staff else "citizen",
+    )
     return rt.bookings.confirm(hold.id, client="test")
 
 

@@ -20,6 +20,7 @@ def reserve(body: HoldIn, who: Authed, rt: Rt) -> Response:
         needs_wheelchair=body.needs_wheelchair,
         client=who.name,
         staff=who.staff,
+        booked_by=body.booked_by or who.books_as,  # type: ignore[arg-type]
     )
     return booking_json(rt, view, 201)
 
