@@ -23,8 +23,9 @@ calendar_id is the mailbox's SMTP address (or UPN). Design choices, each for a G
   attendee copy organised by one of our mailboxes is matched to the organizer's event by
   iCalUId (one batched sub-request per changed copy) and takes its external id. Otherwise the
   room would count our own meeting as someone else's and push the booking out of it.
-- Idempotent creates: ``transactionId`` = external id, so a POST retried after a lost answer
-  gets the event Graph already made instead of a duplicate.
+- Uncertain creates (no answer, 5xx) are confirmed by looking our event up by its extended
+  property before anything is sent again; ``transactionId`` (new per create) is only a second
+  line of defence, since Microsoft documents no error for a reused one.
 - Idle cycles: Graph has no ctag. ``change_markers`` keeps its own delta cursor per calendar
   (separate from the engine's tokens, so it consumes nothing the engine relies on) and asks
   each cursor for changes, 20 calendars per ``$batch``: one sub-request per calendar, one HTTP
@@ -88,7 +89,9 @@ log = logging.getLogger("connectors.graph")
 
 DEFAULT_PROPERTY_GUID = "5f3d2a41-8b6c-4e7a-9d1f-3c2b1a0e9f87"
 SCHEDULE_LIMIT = 20  # getSchedule: schedules per call
+TOO_LONG = "ErrorTimeIntervalTooBig"  # getSchedule's answer to a span over 62 days
 MARKER_DAYS = 400  # span markers watch until the engine's first fetch_changes tells its own
+PLACES_PAGE = 100  # $top for Places (its default page; Places pages only by $skip)
 ENRICH_PER_ITEM = 4  # up to this many candidates: one GET each (batched), else one listing
 
 
@@ -166,6 +169,13 @@ class _Marker:
 
 def _key(calendar_id: str) -> str:
     return calendar_id.strip().lower()
+
+
+def _uncertain(response: GraphResponse) -> bool:
+    """No answer, or a server error without Retry-After: the write may or may not have happened."""
+    return response.status == 0 or (
+        response.status in (500, 502, 503, 504) and response.retry_after is None
+    )
 
 
 class GraphConnector:
@@ -280,15 +290,22 @@ class GraphConnector:
         return [room_info(place, member_of.get(key)) for key, place in sorted(rooms.items())]
 
     def _collect(self, path: str) -> list[dict]:
-        """All pages of a tenant-wide collection."""
+        """All of a Places collection. Places never sends @odata.nextLink (microsoft-graph-docs
+        #9923, #18604), so we page with $top/$skip until a page comes back short; a nextLink
+        is still followed should Graph ever send one."""
         items: list[dict] = []
-        url: str | None = path + ("&" if "?" in path else "?") + "$top=100"
-        while url:
-            response = self.http.send(GraphRequest("GET", url, None))
-            raise_for(response, None)
-            items.extend(response.body.get("value") or [])
-            url = response.body.get("@odata.nextLink")
-        return items
+        joiner = "&" if "?" in path else "?"
+        while True:
+            url: str | None = f"{path}{joiner}$top={PLACES_PAGE}&$skip={len(items)}"
+            page: list[dict] = []
+            while url:
+                response = self.http.send(GraphRequest("GET", url, None))
+                raise_for(response, None)
+                page.extend(response.body.get("value") or [])
+                url = response.body.get("@odata.nextLink")
+            items.extend(page)
+            if len(page) < PLACES_PAGE:
+                return items
 
     # ----- idle-cycle markers -----------------------------------------------------------------
     def change_markers(self, calendar_ids: Sequence[str]) -> dict[str, str]:
@@ -592,26 +609,38 @@ class GraphConnector:
         if events:
             return self._update(calendar_id, events[0], draft)
         self._refuse_foreign(calendar_id, draft.external_id)
-        response = self.http.send(
-            self._request(
-                "POST",
+        return self._create(calendar_id, draft)
+
+    def _create(self, calendar_id: str, draft: EventDraft) -> WriteResult:
+        """POST the event. An answer that never came (timeout, lost connection, 5xx) leaves the
+        create uncertain: we look our event up by its extended property, and POST again only if
+        it is not there. ``transactionId`` is new for each create (Graph documents it only as
+        avoiding redundant POSTs of the same create, "event resource type"), so a booking whose
+        event a caseworker deleted is never matched to that deleted event."""
+        body = event_body(draft, self.prop_id, create=True)
+        body["transactionId"] = f"{draft.external_id}.{uuid.uuid4().hex[:12]}"
+        request = self._request("POST", calendar_id, "/events", body=body, retry_safe=False)
+        for _ in range(2):
+            response = self.http.send(request)
+            if response.ok or not _uncertain(response):
+                raise_for(response, calendar_id)
+                return WriteResult(
+                    href=str(response.body["id"]),
+                    etag=response.body.get("@odata.etag"),
+                    created=True,
+                )
+            log.info(
+                "Graph: create in %s unconfirmed (%s); looking it up",
                 calendar_id,
-                "/events",
-                body=event_body(draft, self.prop_id, create=True),
+                response.describe(),
             )
-        )
-        if response.status == 409 and response.error_code == "ErrorDuplicateTransactionId":
-            # An earlier create with this transactionId: find what it made, or make a new one
-            # under a derived transactionId (the old one may belong to a deleted event).
-            events = self._ours(calendar_id, draft.external_id)
-            if events:
-                return self._update(calendar_id, events[0], draft)
-            body = event_body(draft, self.prop_id, create=True)
-            body["transactionId"] = f"{draft.external_id}#{uuid.uuid4().hex[:8]}"
-            response = self.http.send(self._request("POST", calendar_id, "/events", body=body))
-        raise_for(response, calendar_id)
-        return WriteResult(
-            href=str(response.body["id"]), etag=response.body.get("@odata.etag"), created=True
+            found = self._ours(calendar_id, draft.external_id)
+            if found:
+                result = self._update(calendar_id, found[0], draft)
+                return replace(result, created=True)
+        raise ConnectorError(
+            f"create not confirmed after two attempts: {response.describe()}",
+            calendar_id=calendar_id,
         )
 
     def _update(self, calendar_id: str, event: dict, draft: EventDraft) -> WriteResult:
@@ -658,7 +687,7 @@ class GraphConnector:
         calls = [
             (g, s, e) for g in groups for s, e in spans(start, end, self.settings.schedule_days)
         ]
-        responses = self._schedules(calls)
+        calls, responses = self._schedules_fitted(calls)
         found: dict[str, list[BusyInterval]] = {}
         answered: set[str] = set()
         by_key = {_key(c): c for c in ids}
@@ -682,6 +711,27 @@ class GraphConnector:
                     busy_from_schedule(info, s, e, self.settings.territory)
                 )
         return {c: merge_busy(found.get(c, [])) for c in ids if c in answered}
+
+    def _schedules_fitted(
+        self, calls: list[tuple[list[str], datetime, datetime]]
+    ) -> tuple[list[tuple[list[str], datetime, datetime]], list[GraphResponse]]:
+        """Run the calls; one Graph finds too long (ErrorTimeIntervalTooBig: "The allowed limit
+        = 62 days", microsoft-graph-docs PR #19703) is split in two and run again."""
+        responses = self._schedules(calls)
+        for _ in range(4):
+            too_big = {i for i, r in enumerate(responses) if r.error_code == TOO_LONG}
+            if not too_big:
+                break
+            log.warning("Graph: getSchedule span too long (%s); splitting it", TOO_LONG)
+            halves = []
+            for index in sorted(too_big):
+                group, lo, hi = calls[index]
+                middle = lo + (hi - lo) / 2
+                halves += [(group, lo, middle), (group, middle, hi)]
+            kept = [i for i in range(len(calls)) if i not in too_big]
+            calls = [calls[i] for i in kept] + halves
+            responses = [responses[i] for i in kept] + self._schedules(halves)
+        return calls, responses
 
     def _schedules(self, calls: list[tuple[list[str], datetime, datetime]]) -> list[GraphResponse]:
         """Run the getSchedule calls; a call refused for its caller mailbox (outside the app's

@@ -13,6 +13,9 @@ against those limits and may fail one by one. So:
 - the Retry-After of a mailbox is remembered (``ThrottleMemory``): until it has passed, no other
   request for that mailbox goes out either (a cycle asks a calendar twice: markers, then
   changes); one that cannot wait gets the server's 429 back at once, with the time left;
+- a 429 without Retry-After gets an exponential back-off (1, 2, 4 ... s, at most 60) as if the
+  server had said so ("Microsoft Graph throttling guidance": "If no Retry-After header is
+  provided by the response, we recommend implementing an exponential backoff retry policy");
 - a 401 InvalidAuthenticationToken drops the cached token and retries once with a fresh one.
 """
 
@@ -103,6 +106,17 @@ class GraphResponse:
         return (
             f"{code}: {self.error_message}" if code else f"HTTP {self.status}: {self.error_message}"
         )
+
+
+BARE_BACKOFF = (1.0, 60.0)  # first and longest back-off for a 429 without Retry-After
+
+
+def with_backoff(response: GraphResponse, attempt: int) -> GraphResponse:
+    """A 429 without Retry-After, given the exponential back-off of its ``attempt`` (0-based)."""
+    if response.status != 429 or "retry-after" in response.headers:
+        return response
+    delay = min(BARE_BACKOFF[0] * 2**attempt, BARE_BACKOFF[1])
+    return GraphResponse(429, response.body, {**response.headers, "retry-after": f"{delay:g}"})
 
 
 def raise_for(response: GraphResponse, calendar_id: str | None) -> None:
@@ -205,6 +219,7 @@ class _Pending:
     not_before: float = 0.0
     waited: float = 0.0
     lost: int = 0
+    bare: int = 0  # 429s without Retry-After so far
 
 
 class GraphHttp:
@@ -243,7 +258,7 @@ class GraphHttp:
     # ----- one request ------------------------------------------------------------------------
     def send(self, request: GraphRequest) -> GraphResponse:
         """One request with the retry policy above; returns the final response (maybe an error)."""
-        waited, lost, transient = 0.0, 0, 0
+        waited, lost, transient, bare = 0.0, 0, 0, 0
         while True:
             blocked = self.throttled.remaining(request.mailbox, time.monotonic())
             if blocked > 0:
@@ -259,6 +274,8 @@ class GraphHttp:
                 response = self._exchange(request.method, self._url(request.url), request)
             finally:
                 self.gate.release(counts)
+            if response.status == 429 and "retry-after" not in response.headers:
+                response, bare = with_backoff(response, bare), bare + 1
             delay = response.retry_after
             if delay is not None:
                 self.throttled.block(request.mailbox, delay, response.body, time.monotonic())
@@ -360,7 +377,9 @@ class GraphHttp:
             for future in done:
                 chunk = running.pop(future)
                 received = time.monotonic()
-                for item, response in zip(chunk, future.result(), strict=True):
+                for item, answer in zip(chunk, future.result(), strict=True):
+                    response = with_backoff(answer, item.bare)
+                    item.bare += response is not answer
                     delay = response.retry_after
                     if delay is not None:
                         self.throttled.block(item.request.mailbox, delay, response.body, received)

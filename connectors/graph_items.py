@@ -226,8 +226,8 @@ def extended_value(data: Mapping[str, Any], prop_id: str) -> str | None:
 
 # ----- EventDraft -> event JSON ----------------------------------------------------------------
 def event_body(draft: EventDraft, prop_id: str, *, create: bool) -> dict[str, Any]:
-    """The event as we want it. On create it carries our property and ``transactionId`` (=
-    external id), which makes Graph answer a retried POST with the event it already made."""
+    """The event as we want it. On create it carries our property (the caller adds a
+    ``transactionId``)."""
     body: dict[str, Any] = {
         "subject": draft.summary,
         "body": {"contentType": "text", "content": draft.description},
@@ -244,7 +244,6 @@ def event_body(draft: EventDraft, prop_id: str, *, create: bool) -> dict[str, An
     if create:
         body["isReminderOn"] = False
         body["allowNewTimeProposals"] = False
-        body["transactionId"] = draft.external_id
         body["singleValueExtendedProperties"] = [{"id": prop_id, "value": draft.external_id}]
     return body
 

@@ -178,3 +178,14 @@ def test_one_mailbox_without_permission_while_the_others_sync(sim, graph):
         busy = graph.free_busy(order, *WINDOW)
         assert set(busy) == {CASEWORKER, ROOM}
         assert len(busy[CASEWORKER]) == 1
+
+
+def test_places_are_paged_with_skip_until_a_short_page(sim, graph):
+    """Places never sends @odata.nextLink (microsoft-graph-docs #9923, #18604)."""
+    for n in range(230):
+        sim.state.add_room(f"rum{n:03d}@lilleby.dk", f"Rum {n}")
+    sim.clear_log()
+    rooms = [c for c in graph.list_calendars() if c.kind == "room"]
+    assert len(rooms) == 232
+    asked = [e.query for e in sim.http_requests() if e.path == "/places/microsoft.graph.room"]
+    assert [q.split("$skip=")[1] for q in asked] == ["0", "100", "200"]

@@ -200,3 +200,38 @@ def test_get_schedule_is_split_by_twenty_schedules_and_under_62_days(sim, graph)
         across + timedelta(hours=3),
     )
     assert all(result[m] == [] for m in MANY if m != MANY[30])
+
+
+def test_a_429_without_retry_after_backs_off_instead_of_failing(sim, graph):
+    sim.throttle(1, retry_after=None, mailbox=CASEWORKER)
+    graph.fetch_changes(CASEWORKER, None, *WINDOW)
+    tries = [e for e in sim.http_requests() if e.mailbox == CASEWORKER]
+    assert [t.status for t in tries[:2]] == [429, 200]
+    assert tries[1].at - tries[0].at >= 1.0  # the first step of the exponential back-off
+
+
+def test_bare_429s_beyond_max_wait_become_throttled(sim):
+    connector = connector_for(sim, max_retry_wait=0.5)
+    try:
+        sim.throttle(3, retry_after=None, mailbox=CASEWORKER)
+        with pytest.raises(Throttled) as caught:
+            connector.fetch_changes(CASEWORKER, None, *WINDOW)
+        assert caught.value.retry_after == pytest.approx(1.0, abs=0.2)
+    finally:
+        connector.close()
+
+
+def test_get_schedule_over_62_days_is_refused_as_graph_does_and_split(sim):
+    connector = connector_for(sim, schedule_days=90)
+    try:
+        start = datetime(2027, 1, 4, tzinfo=UTC)
+        OutlookBackdoor(sim).put_foreign_event(
+            CASEWORKER, "late", "Kursus", start + timedelta(days=80), start + timedelta(days=81)
+        )
+        result = connector.free_busy([CASEWORKER], start, start + timedelta(days=90))
+        [busy] = result[CASEWORKER]
+        assert busy.start == start + timedelta(days=80)
+        calls = [e for e in sim.entries() if e.path.endswith("/getSchedule")]
+        assert [c.status for c in calls] == [400, 200, 200]
+    finally:
+        connector.close()

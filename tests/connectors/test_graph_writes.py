@@ -1,5 +1,5 @@
-"""Graph writes: transactionId makes a retried POST safe, our events are found by our extended
-property, rooms are invited as resources and accept or decline first come, first served."""
+"""Graph writes: an uncertain create is confirmed by our extended property before it is sent
+again, our events are found by that property, rooms are invited as resources and accept or decline first come, first served."""
 
 from __future__ import annotations
 
@@ -61,22 +61,44 @@ def posts(sim: GraphSimulator) -> list:
     return [e for e in sim.http_requests() if e.method == "POST" and e.path.endswith("/events")]
 
 
-def test_a_post_retried_after_a_lost_answer_makes_one_event(sim, graph):
-    sim.drop_response("POST", "/events")
+def lookups(sim: GraphSimulator) -> list:
+    return [e for e in sim.http_requests() if e.method == "GET" and "singleValue" in e.query]
+
+
+def test_a_create_whose_answer_was_lost_is_confirmed_by_our_property(sim, graph):
+    sim.drop_response("POST", "/events")  # the event is made, the answer never arrives
     result = graph.upsert_event(CASEWORKER, booking("bk-1", at(9, 40)))
     assert result.created is True
-    assert len(posts(sim)) == 2
-    assert posts(sim)[0].body["transactionId"] == posts(sim)[1].body["transactionId"] == "bk-1"
+    assert len(posts(sim)) == 1  # found by our property: not sent again
+    assert len(lookups(sim)) == 2  # before the create, and to confirm it
     events = OutlookBackdoor(sim).list_events(CASEWORKER)
     assert [(e["id"], e["external_id"]) for e in events] == [(result.href, "bk-1")]
 
 
-def test_a_used_transaction_id_of_a_deleted_event_does_not_block_a_new_one(sim, graph):
+def test_a_create_that_never_reached_exchange_is_sent_again(sim, graph):
+    sim.fail_before("POST", "/events", status=504)
+    result = graph.upsert_event(CASEWORKER, booking("bk-1b", at(9, 40)))
+    assert result.created is True
+    assert [p.status for p in posts(sim)] == [504, 201]
+    [event] = OutlookBackdoor(sim).list_events(CASEWORKER)
+    assert event["id"] == result.href
+
+
+def test_an_unconfirmed_create_fails_clearly_and_makes_nothing(sim, graph):
+    sim.fail_before("POST", "/events", count=2, status=502)
+    with pytest.raises(ConnectorError, match="not confirmed"):
+        graph.upsert_event(CASEWORKER, booking("bk-1c", at(9, 40)))
+    assert OutlookBackdoor(sim).list_events(CASEWORKER) == []
+
+
+def test_a_booking_whose_event_was_deleted_in_outlook_gets_a_new_one(sim, graph):
     first = graph.upsert_event(CASEWORKER, booking("bk-2", at(9)))
     sim.state.delete_event(CASEWORKER, first.href)  # the caseworker deleted it in Outlook
     second = graph.upsert_event(CASEWORKER, booking("bk-2", at(11)))
     assert second.created is True and second.href != first.href
-    assert [p.status for p in posts(sim)] == [201, 409, 201]
+    assert [p.status for p in posts(sim)] == [201, 201]
+    ids = [p.body["transactionId"] for p in posts(sim)]
+    assert len(set(ids)) == 2 and all(i.startswith("bk-2.") for i in ids)
     [event] = OutlookBackdoor(sim).list_events(CASEWORKER)
     assert (event["external_id"], event["start"]) == ("bk-2", at(11))
 

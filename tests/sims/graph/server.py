@@ -48,6 +48,8 @@ MAILBOX_CONCURRENCY = 4
 BATCH_LIMIT = 20
 SCHEDULE_LIMIT = 20
 SCHEDULE_MAX_DAYS = 62
+PLACES_PAGE = 100
+PLACES_MAX_TOP = 1000
 ACCESS_DENIED = "Access is denied. Check credentials and try again."
 
 
@@ -68,7 +70,7 @@ class LogEntry:
 class _Throttle:
     mailbox: str | None
     remaining: int
-    retry_after: int
+    retry_after: int | None
 
 
 @dataclass
@@ -76,6 +78,7 @@ class _Drop:
     method: str
     path_contains: str
     remaining: int
+    status: int = 0
 
 
 class _Response:
@@ -145,6 +148,7 @@ class GraphSimulator:
         self._lock = threading.Lock()
         self._throttles: list[_Throttle] = []
         self._drops: list[_Drop] = []
+        self._fails: list[_Drop] = []
         self._inflight: dict[str, int] = {}
         self.max_inflight: dict[str, int] = {}
         self._batches = 0
@@ -199,9 +203,13 @@ class GraphSimulator:
         return tls_files().cert_path
 
     # ----- faults ---------------------------------------------------------------------------
-    def throttle(self, count: int = 1, *, retry_after: int = 1, mailbox: str | None = None):
+    def throttle(
+        self, count: int = 1, *, retry_after: int | None = 1, mailbox: str | None = None
+    ) -> None:
         """The next ``count`` requests (or $batch sub-requests) for ``mailbox`` (None: any
-        mailbox) get 429 with ``Retry-After``."""
+        mailbox) get 429 with ``Retry-After``; ``retry_after=None`` leaves the header out, which
+        Graph may do ("Microsoft Graph throttling guidance": "If no Retry-After header is
+        provided by the response, we recommend implementing an exponential backoff")."""
         with self._lock:
             self._throttles.append(
                 _Throttle(mailbox.lower() if mailbox else None, count, retry_after)
@@ -212,6 +220,14 @@ class GraphSimulator:
         with self._lock:
             for token in self._tokens:
                 self._tokens[token] = 0.0
+
+    def fail_before(
+        self, method: str, path_contains: str, count: int = 1, status: int = 504
+    ) -> None:
+        """The next matching requests are answered with ``status`` (no Retry-After) without
+        being processed, as a gateway timeout in front of Exchange would."""
+        with self._lock:
+            self._fails.append(_Drop(method.upper(), path_contains, count, status))
 
     def drop_response(self, method: str, path_contains: str, count: int = 1) -> None:
         """Process the next matching request, then close the connection without answering."""
@@ -261,18 +277,25 @@ class GraphSimulator:
         if path == "/v1.0/$batch" and method == "POST":
             return self._batch(started, body)
         payload = json.loads(body) if body else None
+        failed = self._take(self._fails, method, path)
+        if failed is not None:
+            error = {"code": "UnknownError", "message": "Gateway timeout."}
+            self._record(
+                LogEntry(started, method, path[5:], parts.query, None, failed.status, None)
+            )
+            return _Response(failed.status, {"error": error})
         response = self._guarded(method, rel, headers, payload, started, batch=None)
-        if self._should_drop(method, path):
+        if self._take(self._drops, method, path) is not None:
             return None
         return response
 
-    def _should_drop(self, method: str, path: str) -> bool:
+    def _take(self, rules: list[_Drop], method: str, path: str) -> _Drop | None:
         with self._lock:
-            for drop in self._drops:
-                if drop.remaining > 0 and drop.method == method and drop.path_contains in path:
-                    drop.remaining -= 1
-                    return True
-        return False
+            for rule in rules:
+                if rule.remaining > 0 and rule.method == method and rule.path_contains in path:
+                    rule.remaining -= 1
+                    return rule
+        return None
 
     def _guarded(
         self, method: str, rel: str, headers: dict, payload: Any, started: float, batch: int | None
@@ -293,7 +316,7 @@ class GraphSimulator:
                         "message": "Application is over its MailboxConcurrency limit.",
                     }
                 },
-                {"Retry-After": str(throttled)},
+                {} if throttled[0] is None else {"Retry-After": str(throttled[0])},
             )
         elif batch is None and key is not None and not self._enter(key, 1):
             response = _Response(
@@ -323,12 +346,13 @@ class GraphSimulator:
         )
         return response
 
-    def _take_throttle(self, key: str | None) -> int | None:
+    def _take_throttle(self, key: str | None) -> tuple[int | None] | None:
+        """(Retry-After or None,) when this request is to be throttled."""
         with self._lock:
             for rule in self._throttles:
                 if rule.remaining > 0 and (rule.mailbox is None or rule.mailbox == key):
                     rule.remaining -= 1
-                    return rule.retry_after
+                    return (rule.retry_after,)
         return None
 
     def _enter(self, key: str, count: int) -> bool:
@@ -771,12 +795,20 @@ class GraphSimulator:
             )
         lo = parse_dtz(payload.get("startTime"))
         hi = parse_dtz(payload.get("endTime"))
-        if hi - lo > timedelta(days=SCHEDULE_MAX_DAYS) or hi <= lo:
+        if hi <= lo:
+            raise GraphError(
+                400, "ErrorInvalidTimeInterval", "The start time must be before the end time."
+            )
+        if hi - lo > timedelta(days=SCHEDULE_MAX_DAYS):
+            # The real text, quoted in microsoft-graph-docs PR #19703 ("maximum duration is 62
+            # days, not 42").
+            days = (hi - lo + timedelta(days=1) - timedelta(microseconds=1)).days
             raise GraphError(
                 400,
-                "ErrorInvalidTimeInterval",
-                f"The requested time duration must be positive and not exceed "
-                f"{SCHEDULE_MAX_DAYS} days.",
+                "ErrorTimeIntervalTooBig",
+                "The requested time duration specified for FreeBusyViewOptions.TimeWindow is "
+                f"too long. The allowed limit = {SCHEDULE_MAX_DAYS} days; the actual limit = "
+                f"{days} days.",
             )
         return _Response(200, {"value": [self.state.schedule(s, lo, hi, tz) for s in schedules]})
 
@@ -804,12 +836,12 @@ class GraphSimulator:
                     raise GraphError(404, "ErrorItemNotFound", "The room list was not found.")
                 members = self.state.room_lists[match.group(1).lower()]["rooms"]
                 items = [r for r in rooms if r["emailAddress"].lower() in members]
-        top = min(int(params.get("$top", 100)), 100)
+        # Places answers 100 items by default (up to $top) and never sends @odata.nextLink;
+        # clients page with $top/$skip (microsoft-graph-docs #4509, #6427, #9923, #18604,
+        # -contrib #341; $skip and $count are listed for place-list in docs PR #8019).
+        top = min(int(params.get("$top", PLACES_PAGE)), PLACES_MAX_TOP)
         skip = int(params.get("$skip", 0))
-        body: dict[str, Any] = {"value": [dict(i) for i in items[skip : skip + top]]}
-        if skip + top < len(items):
-            body["@odata.nextLink"] = f"{self.graph_url}{path}?$top={top}&$skip={skip + top}"
-        return _Response(200, body)
+        return _Response(200, {"value": [dict(i) for i in items[skip : skip + top]]})
 
 
 def _window(params: dict) -> tuple[datetime, datetime]:
