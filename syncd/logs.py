@@ -48,6 +48,8 @@ def configure_logging(level: str = "info", fmt: str = "json", stream: Any = None
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        # The traceback as text (not "<traceback object at 0x...>"), scrubbed like the rest.
+        structlog.processors.format_exc_info,
         _scrub,
     ]
     structlog.configure(

@@ -78,3 +78,17 @@ def test_full_run_logs_and_metrics_carry_no_cpr_or_secret(captured_logs, radical
                 if event["ours"]:
                     assert not contains_cpr(event["raw"])
     world.rt.db.dispose()
+
+
+def test_json_logs_carry_the_traceback_text_scrubbed(captured_logs):
+    try:
+        raise RuntimeError(f"store said no for {CPRS[0]}")
+    except RuntimeError:
+        logging.getLogger("uvicorn.error").exception("Exception in ASGI application")
+    import json
+
+    line = json.loads(captured_logs.getvalue().splitlines()[-1])
+    assert "Traceback (most recent call last)" in line["exception"]
+    assert "RuntimeError: store said no for" in line["exception"]
+    assert "traceback object" not in captured_logs.getvalue()
+    assert not contains_cpr(captured_logs.getvalue())

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.responses import Response
 
 from syncd.api.auth import ApiKeys, Client
 from syncd.api.schemas import ErrorResponse
+from syncd.inputs import ID_MAX, ID_PATTERN
 from syncd.runtime import Runtime
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -35,6 +36,9 @@ async def _runtime(request: Request) -> Runtime:
 
 Authed = Annotated[Client, Depends(_client)]
 Rt = Annotated[Runtime, Depends(_runtime)]
+# A hold, booking or citizen reference in the path; an identifier in the query string.
+PathId = Annotated[str, Path(min_length=1, max_length=ID_MAX, pattern=ID_PATTERN)]
+QueryId = Annotated[str | None, Query(min_length=1, max_length=ID_MAX, pattern=ID_PATTERN)]
 
 
 def json_response(body: Any, status_code: int = 200) -> Response:

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from syncd.domain.model import Mode
+from syncd.inputs import ID_MAX, ID_PATTERN, TEXT_MAX, TEXT_PATTERN
+
+# Identifiers and references: printable, at most 200 characters.
+Ident = Annotated[str, StringConstraints(min_length=1, max_length=ID_MAX, pattern=ID_PATTERN)]
+# Free text (reasons): line breaks allowed, no other control characters, at most 500.
+FreeText = Annotated[str, StringConstraints(max_length=TEXT_MAX, pattern=TEXT_PATTERN)]
 
 
 class _Body(BaseModel):
@@ -66,10 +72,8 @@ class OffersOut(BaseModel):
 
 
 class HoldIn(_Body):
-    offer_id: str = Field(min_length=3, max_length=200)
-    citizen_ref: str = Field(
-        min_length=1,
-        max_length=200,
+    offer_id: Ident = Field(min_length=3)
+    citizen_ref: Ident = Field(
         description="An opaque reference to the citizen. Never a CPR number: those are refused.",
     )
     needs_wheelchair: bool = False
@@ -81,11 +85,11 @@ class HoldIn(_Body):
 
 
 class RebookIn(_Body):
-    offer_id: str = Field(min_length=3, max_length=200)
+    offer_id: Ident = Field(min_length=3)
 
 
 class CancelIn(_Body):
-    reason: str = Field("", max_length=500)
+    reason: FreeText = ""
 
 
 class BookingOut(BaseModel):
@@ -119,8 +123,8 @@ class EventsOut(BaseModel):
 
 
 class RestrictionIn(_Body):
-    citizen_ref: str = Field(min_length=1, max_length=200)
-    caseworker_id: str | None = Field(
+    citizen_ref: Ident
+    caseworker_id: Ident | None = Field(
         None, description="Bar the citizen from this caseworker only; omit to withdraw entirely."
     )
-    reason: str = Field("", max_length=500)
+    reason: FreeText = ""

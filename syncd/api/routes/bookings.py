@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from syncd.api.deps import ERRORS, Authed, Rt
+from syncd.api.deps import ERRORS, Authed, PathId, Rt
 from syncd.api.render import booking_json
 from syncd.api.schemas import BookingOut, CancelIn, RebookIn
 from syncd.domain.model import CancelledBy
@@ -14,12 +14,12 @@ router = APIRouter()
 
 
 @router.get("/api/v1/bookings/{booking_id}", response_model=BookingOut, responses=ERRORS)
-def get_booking(booking_id: str, _: Authed, rt: Rt) -> Response:
+def get_booking(booking_id: PathId, _: Authed, rt: Rt) -> Response:
     return booking_json(rt, rt.bookings.get(booking_id))
 
 
 @router.post("/api/v1/bookings/{booking_id}/cancel", response_model=BookingOut, responses=ERRORS)
-def cancel(booking_id: str, who: Authed, rt: Rt, body: CancelIn | None = None) -> Response:
+def cancel(booking_id: PathId, who: Authed, rt: Rt, body: CancelIn | None = None) -> Response:
     return booking_json(
         rt,
         rt.bookings.cancel(
@@ -32,7 +32,7 @@ def cancel(booking_id: str, who: Authed, rt: Rt, body: CancelIn | None = None) -
 
 
 @router.post("/api/v1/bookings/{booking_id}/rebook", response_model=BookingOut, responses=ERRORS)
-def rebook(booking_id: str, body: RebookIn, who: Authed, rt: Rt) -> Response:
+def rebook(booking_id: PathId, body: RebookIn, who: Authed, rt: Rt) -> Response:
     return booking_json(
         rt, rt.bookings.rebook(booking_id, body.offer_id, client=who.name, staff=who.staff)
     )

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from syncd.api.deps import ERRORS, Authed, Rt
+from syncd.api.deps import ERRORS, Authed, QueryId, Rt
 from syncd.api.schemas import CaseworkerOut, ConversationTypeOut, SiteOut
 
 router = APIRouter()
@@ -42,8 +42,8 @@ def sites(_: Authed, rt: Rt) -> list[SiteOut]:
 def caseworkers(
     _: Authed,
     rt: Rt,
-    site: str | None = None,
-    type: Annotated[str | None, Query(alias="type")] = None,
+    site: QueryId = None,
+    type: Annotated[QueryId, Query(alias="type")] = None,
 ) -> list[CaseworkerOut]:
     return [
         CaseworkerOut(

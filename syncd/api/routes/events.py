@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from syncd.api.deps import ERRORS, Authed, Rt
 from syncd.api.schemas import EventOut, EventsOut
+from syncd.inputs import INT_MAX
 from syncd.store.tables import EventFeedRow
 
 router = APIRouter()
@@ -18,7 +19,7 @@ router = APIRouter()
 def events(
     _: Authed,
     rt: Rt,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=INT_MAX)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> EventsOut:
     with rt.db.read() as s:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from syncd.api.deps import ERRORS, Authed, Rt
+from syncd.api.deps import ERRORS, Authed, PathId, Rt
 from syncd.api.render import booking_json
 from syncd.api.schemas import BookingOut, HoldIn
 
@@ -26,15 +26,15 @@ def reserve(body: HoldIn, who: Authed, rt: Rt) -> Response:
 
 
 @router.get("/api/v1/holds/{hold_id}", response_model=BookingOut, responses=ERRORS)
-def get_hold(hold_id: str, _: Authed, rt: Rt) -> Response:
+def get_hold(hold_id: PathId, _: Authed, rt: Rt) -> Response:
     return booking_json(rt, rt.bookings.get(hold_id))
 
 
 @router.post("/api/v1/holds/{hold_id}/confirm", response_model=BookingOut, responses=ERRORS)
-def confirm(hold_id: str, who: Authed, rt: Rt) -> Response:
+def confirm(hold_id: PathId, who: Authed, rt: Rt) -> Response:
     return booking_json(rt, rt.bookings.confirm(hold_id, client=who.name))
 
 
 @router.delete("/api/v1/holds/{hold_id}", response_model=BookingOut, responses=ERRORS)
-def release(hold_id: str, who: Authed, rt: Rt) -> Response:
+def release(hold_id: PathId, who: Authed, rt: Rt) -> Response:
     return booking_json(rt, rt.bookings.release(hold_id, client=who.name))

@@ -6,26 +6,31 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from pydantic import AfterValidator
 
-from syncd.api.deps import ERRORS, Authed, Rt
+from syncd.api.deps import ERRORS, Authed, QueryId, Rt
 from syncd.api.schemas import OfferOut, OffersOut
 from syncd.domain.model import Mode
+from syncd.inputs import moment_in_window
 from syncd.store.errors import InvalidError
 from syncd.store.offers import OfferQuery, find_offers
 
 router = APIRouter()
+
+# A moment with its UTC offset, within the years a jobcentre plans in.
+Moment = Annotated[datetime, AfterValidator(moment_in_window)]
 
 
 @router.get("/api/v1/offers", response_model=OffersOut, responses=ERRORS)
 def offers(
     who: Authed,
     rt: Rt,
-    type: Annotated[str | None, Query(alias="type", description="Conversation type code")] = None,
+    type: Annotated[QueryId, Query(alias="type", description="Conversation type code")] = None,
     mode: Annotated[list[Mode] | None, Query()] = None,
-    from_: Annotated[datetime | None, Query(alias="from")] = None,
-    to: datetime | None = None,
-    caseworker: str | None = None,
-    site: str | None = None,
+    from_: Annotated[Moment | None, Query(alias="from")] = None,
+    to: Annotated[Moment | None, Query()] = None,
+    caseworker: QueryId = None,
+    site: QueryId = None,
     wheelchair: bool = False,
     strakstid: Annotated[
         bool, Query(description="Staff keys only: include held-back times")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from syncd.api.deps import ERRORS, Authed, Rt
+from syncd.api.deps import ERRORS, Authed, PathId, Rt
 from syncd.api.schemas import RestrictionIn
 
 router = APIRouter()
@@ -16,5 +16,5 @@ def add_restriction(body: RestrictionIn, who: Authed, rt: Rt) -> None:
 
 
 @router.delete("/api/v1/restrictions/{citizen_ref}", status_code=204, responses=ERRORS)
-def remove_restriction(citizen_ref: str, who: Authed, rt: Rt) -> None:
+def remove_restriction(citizen_ref: PathId, who: Authed, rt: Rt) -> None:
     rt.bookings.remove_restrictions(citizen_ref, who.name)
