@@ -8,8 +8,9 @@ from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 from syncd.config import Config
+from syncd.domain.clock import Clock, utcnow
 from syncd.domain.model import Directory
-from syncd.store.bookings import BookingService, Clock, utcnow
+from syncd.store.bookings import BookingService
 from syncd.store.db import Database
 from syncd.store.directory import DirectoryIndex, load_directory, save_directory
 

@@ -28,8 +28,8 @@ from syncd.engine.webhooks import WebhookSender
 from syncd.logs import get_logger
 from syncd.runtime import Runtime
 from syncd.store.bookings import expire_stale_holds
-from syncd.store.coordination import CoordinationService
 from syncd.store.errors import ConflictError
+from syncd.store.rehousing import Rehousing
 from syncd.store.tables import SyncStateRow
 
 log = get_logger("syncd.engine")
@@ -327,14 +327,14 @@ class Engine:
             self.outbox_wakeup.clear()
 
     def _rooms_loop(self) -> None:
-        """Re-house conversations without a room (see ``CoordinationService.rehouse_roomless``)
+        """Re-house conversations without a room (see ``Rehousing.rehouse_roomless``)
         when something that could help has changed, and every ``REHOUSE_ANYWAY`` regardless
         (time passing thaws allocations that may then move)."""
         last: tuple[object, ...] = ()
         last_at = 0.0
         while not self.stop_event.is_set():
             try:
-                rooms = CoordinationService.for_runtime(self.rt)
+                rooms = Rehousing.for_runtime(self.rt)
                 state = rooms.roomless_state()
                 stale = time.monotonic() - last_at > REHOUSE_ANYWAY
                 if state and (state != last or stale):

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from mappings.privacy import contains_cpr
 from syncd import metrics
+from syncd.domain.clock import Clock, utcnow
 from syncd.domain.model import BookedBy, BookingStatus, CancelledBy, Mode
 from syncd.domain.slots import week_key, widen
 from syncd.rooms.model import BOOKING_PREFERENCES, Preferences
@@ -32,22 +33,18 @@ from syncd.store.db import Database
 from syncd.store.directory import DirectoryIndex
 from syncd.store.errors import ConflictError, ForbiddenError, InvalidError, NotFoundError
 from syncd.store.journal import audit, emit, enqueue_calendar_sync
+from syncd.store.rehousing import FULL_SEARCH, Rehousing
 from syncd.store.tables import (
     BookingRow,
     CitizenRestrictionRow,
     RoomAllocationRow,
 )
 
-Clock = Callable[[], datetime]
 _REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 ROOM_RETRIES = 5
 # How long an expired hold may keep its time and room before a booking sweeps it away.
 SWEEP_INTERVAL = timedelta(seconds=1)
 _LOOKUP = object()  # "find the booking's room yourself"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def new_booking_id() -> str:
@@ -573,13 +570,11 @@ class BookingService:
         """Inside the caller's transaction: give conversations that have been waiting for a room
         the one just freed (a cancellation by the citizen, or by the caseworker in her
         calendar). ``prefs`` bounds the search (default: the full search)."""
-        from syncd.store.coordination import FULL_SEARCH, CoordinationService
-
         room = self.index.rooms.get(room_id)
         if room is None:
             return
         s.flush()
-        CoordinationService(self.db, self.index, zone=self.zone, clock=self.clock).room_freed(
+        Rehousing(self.db, self.index, zone=self.zone, clock=self.clock).room_freed(
             s, room.site_id, start, end, now, prefs or FULL_SEARCH
         )
 

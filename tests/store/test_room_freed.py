@@ -7,6 +7,7 @@ from sqlalchemy import text
 
 from syncd.domain.model import Mode
 from syncd.store.readback import rooms_taken
+from syncd.store.rehousing import Rehousing
 from tests.store.helpers import publish
 from tests.store.test_bookings import _db_time, offers
 from tests.support.jobcentre import at
@@ -50,9 +51,7 @@ def test_background_rehousing_places_conversations_a_booking_call_left_without_r
     """What a citizen's bounded booking call leaves open, the engine's background pass
     (``rehouse_roomless``, full search) completes; it reports a state that changes only when
     it could find something new."""
-    from syncd.store.coordination import CoordinationService
-
-    rooms = CoordinationService.for_runtime(rt)
+    rooms = Rehousing.for_runtime(rt)
     assert rooms.roomless_state() == ()
     booking = _roomless_booking(rt)
     assert rt.bookings.get(booking.id).room_id is None
@@ -66,8 +65,6 @@ def test_background_rehousing_places_conversations_a_booking_call_left_without_r
 
 
 def test_background_rehousing_leaves_what_cannot_be_placed_as_it_is(rt):
-    from syncd.store.coordination import CoordinationService
-
     booking = _roomless_booking(rt)
     with rt.db.write() as s:
         for room in rt.index.rooms:  # every room taken by hand at that time
@@ -77,7 +74,7 @@ def test_background_rehousing_leaves_what_cannot_be_placed_as_it_is(rt):
                 ),
                 {"r": room, "a": _db_time(rt, at(0, 8)), "b": _db_time(rt, at(0, 11))},
             )
-    rooms = CoordinationService.for_runtime(rt)
+    rooms = Rehousing.for_runtime(rt)
     state = rooms.roomless_state()
     assert rooms.rehouse_roomless() == ()
     assert rt.bookings.get(booking.id).room_id is None
@@ -87,10 +84,8 @@ def test_background_rehousing_leaves_what_cannot_be_placed_as_it_is(rt):
 def test_background_rehousing_applies_nothing_if_the_rooms_changed_while_it_searched(rt):
     """The search runs outside the write transaction; if anything changed meanwhile, the
     plans are dropped and the next round looks again."""
-    from syncd.store.coordination import CoordinationService
-
     booking = _roomless_booking(rt)
-    rooms = CoordinationService.for_runtime(rt)
+    rooms = Rehousing.for_runtime(rt)
     states = iter([rooms.roomless_state(), ("something else changed",)])
     rooms._roomless_state = lambda s, now: next(states)  # type: ignore[method-assign]
     assert rooms.rehouse_roomless() == ()
