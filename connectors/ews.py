@@ -43,6 +43,7 @@ from exchangelib import (
     Version,
 )
 from exchangelib import CalendarItem as EwsCalendarItem
+from exchangelib.errors import UnauthorizedError
 from exchangelib.fields import FieldPath
 from exchangelib.folders import Calendar, Root
 from exchangelib.items import ID_ONLY, NEVER_OVERWRITE, SEND_TO_ALL_AND_SAVE_COPY, SEND_TO_NONE
@@ -64,11 +65,12 @@ from connectors.base import (
     ConnectorError,
     EventDraft,
     NotOwned,
+    PermissionDenied,
     ProbeResult,
     Throttled,
     WriteResult,
 )
-from connectors.ews_auth import build_credentials
+from connectors.ews_auth import build_credentials, login_refused
 from connectors.ews_availability import availability_timezone, windows
 from connectors.ews_config import EWSConfig
 from connectors.ews_items import (
@@ -94,6 +96,7 @@ _VERSIONS = {
 }
 _BUSY = {"Busy": "BUSY", "Tentative": "TENTATIVE", "OOF": "OOF"}
 _HREF_CACHE_SIZE = 10_000
+AVAILABILITY_MAILBOXES = 100  # GetUserAvailability: ErrorMailboxDataArrayTooBig above this
 _WRITE_LOCK_STRIPES = 64
 
 
@@ -180,6 +183,8 @@ class EWSConnector:
             )
         except Throttled:
             raise
+        except UnauthorizedError as exc:
+            raise PermissionDenied(login_refused(self.config), calendar_id=key) from exc
         except TRANSLATED as exc:
             raise translate(exc, key) from exc
 
@@ -336,7 +341,9 @@ class EWSConnector:
             return WriteResult(href=item.id, etag=item.changekey, created=True)
         keep, duplicates = existing[0], existing[1:]
         for dup in duplicates:  # a crash between CreateItem and its answer may leave a twin
-            dup.delete(send_meeting_cancellations=SEND_TO_ALL_AND_SAVE_COPY)
+            # No cancellation: the twin shares its UID with the event we keep, so a cancellation
+            # would take the room's one copy of the meeting away from the kept event too.
+            dup.delete(send_meeting_cancellations=SEND_TO_NONE)
             log.warning("EWS removed a duplicate of our event in %s", mailbox)
         if not differs(keep, draft):
             return WriteResult(href=keep.id, etag=keep.changekey, created=False)
@@ -414,25 +421,43 @@ class EWSConnector:
     def free_busy(
         self, calendar_ids: Sequence[str], start: datetime, end: datetime
     ) -> dict[str, list[BusyInterval]]:
+        """GetUserAvailability in calls of at most 100 mailboxes (ErrorMailboxDataArrayTooBig
+        above that) and 42 days. A mailbox Exchange answers with an error (no such mailbox, no
+        rights) is logged and left out; the others keep their free/busy."""
         ids = list(dict.fromkeys(calendar_ids))
         result: dict[str, set[BusyInterval]] = {c: set() for c in ids}
+        failed: set[str] = set()
         lo, hi = start.astimezone(self.zone), end.astimezone(self.zone)
-        for w_start, w_end in windows(lo, hi):
-            views = self._call(
-                None, lambda s=w_start, e=w_end: self._availability([c.lower() for c in ids], s, e)
-            )
-            for cid, view in zip(ids, views, strict=True):
-                if isinstance(view, Exception):
-                    raise translate(view, cid)
-                for ev in view.calendar_events or ():
-                    status = _BUSY.get(ev.busy_type)
-                    if status is None or ev.start is None or ev.end is None:
+        groups = [
+            ids[i : i + AVAILABILITY_MAILBOXES] for i in range(0, len(ids), AVAILABILITY_MAILBOXES)
+        ]
+        for group in groups:
+            for w_start, w_end in windows(lo, hi):
+                views = self._call(
+                    None,
+                    lambda g=group, s=w_start, e=w_end: self._availability(
+                        [c.lower() for c in g], s, e
+                    ),
+                )
+                for cid, view in zip(group, views, strict=True):
+                    if isinstance(view, Exception):
+                        if cid not in failed:
+                            log.warning("EWS: no free/busy for %s: %s", cid, translate(view, cid))
+                        failed.add(cid)
                         continue
-                    s = max(_as_zone(ev.start, self.zone), lo)
-                    e = min(_as_zone(ev.end, self.zone), hi)
-                    if s < e:
-                        result[cid].add(BusyInterval(start=s, end=e, status=status))
-        return {c: sorted(v, key=lambda b: (b.start, b.end)) for c, v in result.items()}
+                    for ev in view.calendar_events or ():
+                        status = _BUSY.get(ev.busy_type)
+                        if status is None or ev.start is None or ev.end is None:
+                            continue
+                        s = max(_as_zone(ev.start, self.zone), lo)
+                        e = min(_as_zone(ev.end, self.zone), hi)
+                        if s < e:
+                            result[cid].add(BusyInterval(start=s, end=e, status=status))
+        return {
+            c: sorted(v, key=lambda b: (b.start, b.end))
+            for c, v in result.items()
+            if c not in failed
+        }
 
     def _availability(self, ids: list[str], start: datetime, end: datetime) -> list[Any]:
         data = [

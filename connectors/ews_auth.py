@@ -1,5 +1,11 @@
 """Credentials for exchangelib: NTLM/Basic, or OAuth 2 access tokens obtained with msal.
 
+On-premises Exchange authenticates EWS with NTLM (Windows authentication on the EWS virtual
+directory; Negotiate/Kerberos where configured); OAuth is Exchange Online's (and hybrid modern
+auth's). exchangelib speaks NTLM through requests_ntlm/pyspnego, including channel binding over
+HTTPS, which Extended Protection for Authentication (on by default since Exchange 2019 CU14)
+checks against the certificate the client saw: a TLS-offloading proxy in between breaks it.
+
 exchangelib has no certificate flow, so msal (ConfidentialClientApplication with a certificate or
 a secret) gets the token, and a small OAuth2 credentials subclass hands it to exchangelib. The
 token's expiry is moved ``margin`` seconds forward, so oauthlib refuses to send it shortly before
@@ -146,3 +152,25 @@ def build_credentials(config: EWSConfig, anchor_mailbox: str | None) -> Any:
         identity = Identity(primary_smtp_address=anchor_mailbox) if anchor_mailbox else None
         return MsalTokenCredentials(config, identity=identity)
     return None
+
+
+def login_refused(config: EWSConfig) -> str:
+    """What to tell the administrator when Exchange answers 401 to our login (no secret in it)."""
+    if config.auth == "ntlm":
+        return (
+            f"Exchange refused the NTLM login of {config.username!r} at {config.endpoint}: wrong "
+            "user name or password, a locked or expired account, or Extended Protection for "
+            "Authentication behind a TLS-offloading proxy (NTLM then fails even with the right "
+            "password; see 'Extended Protection and TLS offload' in the admin guide)"
+        )
+    if config.auth == "basic":
+        return (
+            f"Exchange refused the Basic login of {config.username!r} at {config.endpoint}: wrong "
+            "user name or password, or Basic authentication is off on the EWS virtual directory"
+        )
+    if config.auth == "oauth":
+        return (
+            f"Exchange refused our OAuth token at {config.endpoint}: the app lacks "
+            "full_access_as_app (or the ApplicationImpersonation role), or consent is missing"
+        )
+    return f"Exchange at {config.endpoint} asks for a login; set auth in [backend]"

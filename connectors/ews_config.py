@@ -71,6 +71,11 @@ class EWSConfig:
             raise ValueError(f"unknown EWS auth mode {self.auth!r}")
         if self.auth in ("ntlm", "basic") and not (self.username and self.password):
             raise ValueError(f"EWS auth {self.auth!r} needs username and password")
+        if self.auth == "ntlm" and not ("\\" in self.username or "@" in self.username):  # type: ignore[operator]
+            raise ValueError(
+                f"EWS NTLM username {self.username!r} needs its domain: DOMAIN\\user or "
+                "user@domain.dk"
+            )
         if self.auth == "oauth":
             if not (self.client_id and (self.tenant_id or self.authority)):
                 raise ValueError("EWS oauth needs client_id and tenant_id (or authority)")

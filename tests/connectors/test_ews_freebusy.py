@@ -93,3 +93,49 @@ def test_windows_cover_the_range_without_gaps() -> None:
     parts = list(windows(START, START + timedelta(days=85)))
     assert [e - s for s, e in parts] == [timedelta(days=42), timedelta(days=42), timedelta(days=1)]
     assert all(a[1] == b[0] for a, b in itertools.pairwise(parts))
+
+
+def test_more_than_100_mailboxes_are_asked_in_calls_of_100() -> None:
+    """Exchange refuses a MailboxDataArray of over 100 (ErrorMailboxDataArrayTooBig)."""
+    with running() as (sim, backdoor, conn):
+        many = [f"sagsbehandler{n:03d}@lilleby.dk" for n in range(230)]
+        for address in many:
+            sim.store.add_mailbox(address, address.split("@")[0])
+        last = START + timedelta(hours=9)
+        backdoor.put_foreign_event(many[-1], "x", "Møde", last, last + timedelta(hours=1))
+        sim.clear_log()
+        result = conn.free_busy(many, START, START + timedelta(days=1))
+        assert set(result) == set(many) and len(result[many[-1]]) == 1
+        calls = sim.requests("GetUserAvailabilityRequest")
+        assert len(calls) == 3 and all(c.status == 200 for c in calls)
+
+
+def test_the_simulator_refuses_over_100_mailboxes_as_exchange_does() -> None:
+    """exchangelib itself sends 100 per call; asked to send 101 at once, Exchange refuses."""
+    from exchangelib import EWSDateTime
+    from exchangelib.properties import FreeBusyViewOptions, MailboxData, TimeWindow
+    from exchangelib.services import GetUserAvailability
+
+    with running() as (sim, _backdoor, conn):
+        many = [f"sagsbehandler{n:03d}@lilleby.dk" for n in range(101)]
+        for address in many:
+            sim.store.add_mailbox(address, address.split("@")[0])
+        window = TimeWindow(
+            start=EWSDateTime.from_datetime(START).astimezone(conn._ews_zone),
+            end=EWSDateTime.from_datetime(START + timedelta(days=1)).astimezone(conn._ews_zone),
+        )
+        service = GetUserAvailability(conn.protocol, chunk_size=200)
+        try:
+            answers = list(
+                service.call(
+                    tzinfo=conn._ews_zone,
+                    mailbox_data=[MailboxData(email=a, attendee_type="Required") for a in many],
+                    timezone=availability_timezone(CPH, START.year),
+                    free_busy_view_options=FreeBusyViewOptions(
+                        time_window=window, requested_view="FreeBusy"
+                    ),
+                )
+            )
+        except Exception as exc:  # the fault refuses the whole request
+            answers = [exc]
+        assert [type(a).__name__ for a in answers] == ["ErrorMailboxDataArrayTooBig"]

@@ -63,12 +63,14 @@ def test_unknown_mailbox_is_not_found() -> None:
         assert "ErrorNonExistentMailbox" in str(caught.value)
 
 
-def test_free_busy_for_an_unknown_recipient_names_it() -> None:
-    with running() as (_sim, _backdoor, conn):
-        with pytest.raises(NotFound) as caught:
-            conn.free_busy([METTE, "nobody@lilleby.dk"], WHEN, WHEN.replace(hour=17))
-        assert caught.value.calendar_id == "nobody@lilleby.dk"
-        assert "ErrorMailRecipientNotFound" in str(caught.value)
+def test_one_mailboxs_free_busy_error_leaves_the_others(caplog) -> None:
+    with running() as (_sim, backdoor, conn):
+        backdoor.put_foreign_event(METTE, "m", "Møde", WHEN.replace(hour=9), WHEN.replace(hour=10))
+        with caplog.at_level("WARNING", logger="connectors.ews"):
+            result = conn.free_busy([METTE, "nobody@lilleby.dk"], WHEN, WHEN.replace(hour=17))
+        assert list(result) == [METTE] and len(result[METTE]) == 1
+        [record] = [r for r in caplog.records if "nobody@lilleby.dk" in r.getMessage()]
+        assert "ErrorMailRecipientNotFound" in record.getMessage()
 
 
 def test_basic_auth_credentials_are_used_and_never_shown() -> None:
@@ -85,3 +87,60 @@ def test_basic_auth_credentials_are_used_and_never_shown() -> None:
         assert "wrong-pw" not in str(caught.value) and "s3cret" not in repr(bad.config)
         good.close()
         bad.close()
+
+
+def test_ntlm_is_how_the_service_account_logs_in() -> None:
+    """On-premises Exchange speaks NTLM (Windows authentication on the EWS virtual directory):
+    the handshake runs once per connection, then the connection stays authenticated."""
+    from tests.sims.ews.harness import SERVICE_USER, running
+
+    with running() as (sim, _backdoor, conn):
+        for _ in range(3):
+            conn.fetch_changes(METTE, None, *WINDOW)
+        assert sim.auth.mode == "ntlm" and sim.auth.rejected == 0
+        assert set(sim.auth.logins) == {f"ntlm:{SERVICE_USER}"}
+        assert len(sim.auth.logins) <= conn.config.max_concurrency  # one per connection
+
+
+def test_a_wrong_ntlm_password_is_a_clear_error_without_the_password() -> None:
+    from tests.sims.ews.harness import SERVICE_USER, connector, populate, simulator
+
+    with simulator() as sim:
+        populate(sim)
+        bad = connector(sim, auth="ntlm", username=SERVICE_USER, password="forkert-kode")
+        try:
+            with pytest.raises(PermissionDenied) as caught:
+                bad.fetch_changes(METTE, None, *WINDOW)
+        finally:
+            bad.close()
+        text = str(caught.value)
+        assert "NTLM login of 'LILLEBY\\\\svc-syncd'" in text and "Extended Protection" in text
+        assert "forkert" not in text and sim.auth.rejected >= 1
+
+
+def test_an_ntlm_user_without_its_domain_is_refused_at_configuration() -> None:
+    from connectors.ews_config import EWSConfig
+
+    with pytest.raises(ValueError, match="needs its domain"):
+        EWSConfig(
+            endpoint="https://mail.lilleby.dk/EWS/Exchange.asmx", username="svc", password="x"
+        )
+
+
+def test_basic_is_accepted_beside_ntlm() -> None:
+    from tests.sims.ews.harness import (
+        SERVICE_PASSWORD,
+        SERVICE_USER,
+        connector,
+        populate,
+        simulator,
+    )
+
+    with simulator() as sim:
+        populate(sim)
+        conn = connector(sim, auth="basic", username=SERVICE_USER, password=SERVICE_PASSWORD)
+        try:
+            assert conn.fetch_changes(METTE, None, *WINDOW).full is True
+        finally:
+            conn.close()
+        assert sim.auth.logins[0] == f"basic:{SERVICE_USER}"

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from connectors.base import EventDraft
-from tests.sims.ews.harness import CPH, JONAS, METTE, ROOM_L2, ROOM_L5, ROOM_LIST, WINDOW, running
+from tests.sims.ews.harness import (
+    CPH,
+    JONAS,
+    METTE,
+    ROOM_L2,
+    ROOM_L5,
+    ROOM_LIST,
+    WINDOW,
+    connector,
+    running,
+)
 
 DAY = datetime(2027, 3, 2, tzinfo=CPH)
 
@@ -93,3 +103,24 @@ def test_rooms_come_from_room_lists_and_configuration() -> None:
             "caseworker",
         )
         assert set(calendars) == {METTE, JONAS, ROOM_L2, ROOM_L5, "kantine@lilleby.dk"}
+
+
+def test_tidying_a_duplicate_of_our_event_keeps_the_rooms_reservation() -> None:
+    """A crash between CreateItem and its answer can leave a twin (same UID); deleting it with
+    cancellations would cancel the room's one copy of the meeting, so none is sent."""
+    import copy
+
+    with running() as (sim, backdoor, conn):
+        conn.upsert_event(METTE, booking("bk-3", at(8)))
+        with sim.store.lock:
+            [ours] = [i for i in sim.store.mailbox(METTE).items.values() if i.uid == "bk-3"]
+            twin = copy.deepcopy(ours)
+            twin.id = sim.store.new_id(METTE)
+            sim.store.insert(twin)
+        restarted = connector(sim)  # after the crash: a new process finds both by our property
+        try:
+            restarted.upsert_event(METTE, booking("bk-3", at(8)))
+        finally:
+            restarted.close()
+        assert [e["uid"] for e in backdoor.list_events(METTE)] == ["bk-3"]
+        assert [e["uid"] for e in backdoor.list_events(ROOM_L2)] == ["bk-3"]

@@ -31,7 +31,8 @@ from syncd.engine.factory import make_connector
 from syncd.engine.loop import Engine
 from syncd.runtime import Runtime, open_runtime
 from tests.engine.hands import CalDAVHands, Event, EWSHands, ExchangeHands, GraphHands, Hands
-from tests.sims.ews import EwsSimulator
+from tests.sims.ews.harness import auth_settings as ews_auth
+from tests.sims.ews.harness import simulator as ews_simulator
 from tests.sims.graph.certs import app_certificate
 from tests.sims.graph.server import GraphSimulator
 from tests.support import jobcentre
@@ -167,7 +168,7 @@ def open_world(
         server: Any = radicale
         hands: Hands = CalDAVHands()
     elif backend == "ews":
-        server = EwsSimulator().start()
+        server = ews_simulator().start()
         for name in CASEWORKERS:
             server.store.add_mailbox(EMAILS[name], name.title())
         for room in ROOMS:
@@ -207,7 +208,7 @@ def backend_settings(backend: str, server: Any) -> dict[str, Any]:
         return {
             "kind": "ews",
             "endpoint": server.endpoint,
-            "auth": "none",
+            **ews_auth(server),
             "max_inline_backoff": 2.0,
         }
     cert = server.certificate

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from connectors.ews import EWSConnector
 from tests.contract.harness import ContractEnv
 from tests.sims.ews import EwsSimulator, SimBackdoor
+from tests.sims.ews.harness import auth_settings, simulator
 
 NAME = "ews"
 CASEWORKER = "mette.hansen@lilleby.dk"
@@ -26,7 +27,7 @@ def populate(sim: EwsSimulator) -> None:
 def connector_for(sim: EwsSimulator, **options: object) -> EWSConnector:
     settings: dict[str, object] = {
         "endpoint": sim.endpoint,
-        "auth": "none",
+        **auth_settings(sim),
         "mailboxes": [CASEWORKER, SECOND_CASEWORKER],
         "max_inline_backoff": 2.0,
     }
@@ -36,7 +37,7 @@ def connector_for(sim: EwsSimulator, **options: object) -> EWSConnector:
 
 @contextmanager
 def backend() -> Iterator[ContractEnv]:
-    with EwsSimulator() as sim:
+    with simulator() as sim:
         populate(sim)
         connector = connector_for(sim)
         try:

@@ -20,6 +20,21 @@ ROOM_L2 = "moedelokale.l2@lilleby.dk"
 ROOM_L5 = "moedelokale.l5@lilleby.dk"
 ROOM_LIST = "lokaler.jobcenter@lilleby.dk"
 WINDOW = (datetime(2027, 1, 1, tzinfo=CPH), datetime(2027, 12, 31, tzinfo=CPH))
+# The service account as on-premises Exchange knows it: NTLM with DOMAIN\user.
+SERVICE_USER = "LILLEBY\\svc-syncd"
+SERVICE_PASSWORD = "Vinter-2026!"
+
+
+def simulator() -> EwsSimulator:
+    """An EWS simulator that authenticates like an on-premises Exchange: NTLM (and Basic)."""
+    return EwsSimulator(auth="ntlm", users={SERVICE_USER: SERVICE_PASSWORD})
+
+
+def auth_settings(sim: EwsSimulator) -> dict[str, object]:
+    """The connector's login for this simulator: the service account when it asks for one."""
+    if sim.auth.mode in ("ntlm", "basic") and SERVICE_USER in sim.auth.users:
+        return {"auth": sim.auth.mode, "username": SERVICE_USER, "password": SERVICE_PASSWORD}
+    return {"auth": "none"}
 
 
 def populate(sim: EwsSimulator) -> SimBackdoor:
@@ -36,7 +51,7 @@ def populate(sim: EwsSimulator) -> SimBackdoor:
 def connector(sim: EwsSimulator, **options: object) -> EWSConnector:
     settings: dict[str, object] = {
         "endpoint": sim.endpoint,
-        "auth": "none",
+        **auth_settings(sim),
         "mailboxes": [METTE, JONAS],
         "max_inline_backoff": 2.0,
     }
@@ -46,7 +61,7 @@ def connector(sim: EwsSimulator, **options: object) -> EWSConnector:
 
 @contextmanager
 def running(**options: object) -> Iterator[tuple[EwsSimulator, SimBackdoor, EWSConnector]]:
-    with EwsSimulator() as sim:
+    with simulator() as sim:
         backdoor = populate(sim)
         conn = connector(sim, **options)
         try:

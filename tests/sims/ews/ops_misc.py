@@ -6,10 +6,11 @@ import calendar
 import xml.etree.ElementTree as ET
 from datetime import UTC, date, datetime, timedelta
 
-from tests.sims.ews.access import Request, calendar_folder_id, folder_mailbox, readable
+from tests.sims.ews.access import Fault, Request, calendar_folder_id, folder_mailbox, readable
 from tests.sims.ews.store import Store, StoreError
 from tests.sims.ews.xmlio import DISPLAY_NAMES, m, parse_dt, response_message, sub, t
 
+MAX_AVAILABILITY_MAILBOXES = 100
 MAX_AVAILABILITY_DAYS = 42
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
@@ -121,7 +122,17 @@ def get_user_availability(store: Store, req: Request) -> ET.Element:
     start = _window_time(window.findtext(t("StartTime")), zone)
     end = _window_time(window.findtext(t("EndTime")), zone)
     view_type = options.findtext(t("RequestedView")) or "FreeBusy"
-    for data in req.body.find(m("MailboxDataArray")):
+    mailboxes = list(req.body.find(m("MailboxDataArray")))
+    if len(mailboxes) > MAX_AVAILABILITY_MAILBOXES:
+        # ResponseCode (office-developer-exchange-docs, web-service-reference/responsecode.md):
+        # "ErrorMailboxDataArrayTooBig: This error occurs when more than 100 entries are
+        # supplied in a MailboxDataArray element." The request as a whole is refused.
+        raise Fault(
+            "ErrorMailboxDataArrayTooBig",
+            f"The MailboxDataArray has {len(mailboxes)} entries; at most "
+            f"{MAX_AVAILABILITY_MAILBOXES} are allowed.",
+        )
+    for data in mailboxes:
         resp = sub(array, m("FreeBusyResponse"))
         email = (data.findtext(f"{t('Email')}/{t('Address')}") or "").strip().lower()
         try:

@@ -1,7 +1,7 @@
 """The EWS simulator's HTTP side: one loopback server speaking SOAP at /EWS/Exchange.asmx.
 
-Started by tests (``with EwsSimulator() as sim``). It authenticates (none, Basic, or bearer tokens
-from its own token endpoint), refuses denied impersonation with SOAP faults, injects faults on
+Started by tests (``with EwsSimulator() as sim``). It authenticates (none, Basic, NTLM with
+pyspnego as the acceptor (see ``ntlm``), or bearer tokens from its own token endpoint), refuses denied impersonation with SOAP faults, injects faults on
 demand (ErrorServerBusy with BackOffMilliseconds, HTTP 503/429 with Retry-After), and logs every
 request with a monotonic timestamp so tests can measure back-off without sleeping.
 """
@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from tests.sims.ews import ops_items, ops_misc, streaming
 from tests.sims.ews.access import Fault, Request, check_impersonation, parse_request
+from tests.sims.ews.ntlm import CHALLENGE_HEADERS, NtlmConnection, NtlmUsers
 from tests.sims.ews.store import Store
 from tests.sims.ews.xmlio import envelope, fault
 
@@ -62,10 +63,12 @@ class LogEntry:
 
 @dataclass
 class Auth:
-    mode: str = "none"  # none | basic | bearer
-    users: dict[str, str] = field(default_factory=dict)
+    mode: str = "none"  # none | basic | ntlm (NTLM and Basic, as IIS may offer) | bearer
+    users: dict[str, str] = field(default_factory=dict)  # "DOMAIN\\user" for NTLM
     tokens: dict[str, float] = field(default_factory=dict)  # token -> expiry (time.time())
     rejected: int = 0
+    logins: list[str] = field(default_factory=list)  # who authenticated, by which scheme
+    ntlm: NtlmUsers | None = None
 
 
 class EwsSimulator:
@@ -74,6 +77,8 @@ class EwsSimulator:
     def __init__(self, auth: str = "none", users: dict[str, str] | None = None) -> None:
         self.store = Store()
         self.auth = Auth(mode=auth, users=dict(users or {}))
+        if auth == "ntlm":
+            self.auth.ntlm = NtlmUsers(self.auth.users)
         self.log: list[LogEntry] = []
         self.faults: list[InjectedFault] = []
         self._lock = threading.Lock()
@@ -167,9 +172,12 @@ class EwsSimulator:
         a = self.auth
         if a.mode == "none":
             return True
-        if a.mode == "basic" and header and header.startswith("Basic "):
+        if a.mode in ("basic", "ntlm") and header and header.startswith("Basic "):
             user, _, pw = base64.b64decode(header[6:]).decode().partition(":")
-            return a.users.get(user) == pw
+            if a.users.get(user) == pw:
+                a.logins.append(f"basic:{user}")
+                return True
+            return False
         if a.mode == "bearer" and header and header.startswith("Bearer "):
             expiry = a.tokens.get(header[7:])
             return expiry is not None and expiry > time.time()
@@ -240,7 +248,18 @@ def _make_handler(sim: EwsSimulator) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            if not sim.check_auth(self.headers.get("Authorization")):
+            if sim.auth.mode == "ntlm" and not self._basic():
+                if not hasattr(self, "ntlm"):
+                    self.ntlm = NtlmConnection(sim.auth.ntlm)  # type: ignore[arg-type]
+                fresh, failed = self.ntlm.user is None, self.ntlm.failed
+                ok, offer = self.ntlm.answer(self.headers.get("Authorization"))
+                if not ok:
+                    sim.auth.rejected += self.ntlm.failed - failed
+                    self._send(401, {"WWW-Authenticate": _with_basic(offer)}, b"")
+                    return
+                if fresh:
+                    sim.auth.logins.append(f"ntlm:{self.ntlm.user}")
+            elif not sim.check_auth(self.headers.get("Authorization")):
                 sim.auth.rejected += 1
                 headers = {"WWW-Authenticate": 'Basic realm="ews-sim"'}
                 if sim.auth.mode == "bearer":
@@ -253,14 +272,25 @@ def _make_handler(sim: EwsSimulator) -> type[BaseHTTPRequestHandler]:
                 return
             self._send(status, headers, body)
 
-        def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        def _basic(self) -> bool:
+            """Basic alongside NTLM (when the virtual directory allows both)."""
+            header = self.headers.get("Authorization") or ""
+            return header.startswith("Basic ") and sim.check_auth(header)
+
+        def _send(self, status: int, headers: dict, body: bytes) -> None:
             self.send_response(status)
             content_type = "text/xml; charset=utf-8" if body.startswith(b"<?xml") else "text/plain"
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             for k, v in headers.items():
-                self.send_header(k, v)
+                for value in v if isinstance(v, list) else [v]:
+                    self.send_header(k, value)
             self.end_headers()
             self.wfile.write(body)
 
     return _Handler
+
+
+def _with_basic(offer: str | list[str]) -> str | list[str]:
+    """The first 401 offers Negotiate, NTLM and Basic; a handshake step answers alone."""
+    return [*CHALLENGE_HEADERS, 'Basic realm="ews-sim"'] if isinstance(offer, list) else offer
