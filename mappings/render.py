@@ -43,12 +43,22 @@ class BookingView:
             raise ValueError("end must be after start")
 
 
+class RenderRefused(ValueError):
+    """A text meant for the calendar holds something shaped like a CPR number. ``field`` names
+    where it is (a ``BookingView`` field, or "rules" for the municipality's rule texts); the
+    value itself is never repeated, so the error can be logged and shown."""
+
+    def __init__(self, field: str) -> None:
+        self.field = field
+        where = "a rule text" if field == "rules" else field
+        super().__init__(f"refusing to render booking: {where} contains a CPR number")
+
+
 def _refuse_cpr(view: BookingView) -> None:
     for f in fields(view):
         value = getattr(view, f.name)
         if isinstance(value, str) and contains_cpr(value):
-            # Name the field only: echoing the value would put the number in a log line.
-            raise ValueError(f"refusing to render booking: {f.name} contains a CPR number")
+            raise RenderRefused(f.name)
 
 
 def _location(view: BookingView, rules: Rules) -> str:
@@ -61,7 +71,8 @@ def _location(view: BookingView, rules: Rules) -> str:
 
 
 def render_booking(view: BookingView, rules: Rules) -> EventDraft:
-    """The event draft for one booking (``ValueError`` if any field holds a CPR number)."""
+    """The event draft for one booking (``RenderRefused``, a ``ValueError``, if any text
+    holds a CPR number)."""
     _refuse_cpr(view)
     booking = rules.booking
     label = getattr(booking.mode_labels, view.mode)
@@ -90,5 +101,5 @@ def render_booking(view: BookingView, rules: Rules) -> EventDraft:
     # Rule texts are municipal configuration: check the result too, not just the inputs.
     for text in (draft.summary, draft.location, draft.description, *draft.categories):
         if contains_cpr(text):
-            raise ValueError("refusing to render booking: a rule text contains a CPR number")
+            raise RenderRefused("rules")
     return draft

@@ -23,6 +23,7 @@ from mappings.render import BookingView, render_booking
 from mappings.rules import Rules
 from syncd import metrics
 from syncd.domain.model import BookingStatus, Mode
+from syncd.engine.failures import describe
 from syncd.engine.ownership import external_id_for
 from syncd.logs import get_logger
 from syncd.runtime import Runtime
@@ -136,7 +137,7 @@ class OutboxWorker:
 
     def _failed(self, booking_id: str, upto: int, exc: Exception, delay: timedelta | None) -> None:
         now = self.rt.clock()
-        message = f"{exc.__class__.__name__}: {exc}"[:2000]
+        message = describe(exc)
         with self.rt.db.write() as s:
             rows = list(
                 s.scalars(

@@ -40,7 +40,8 @@ from syncd.store.tables import (
     RoomAllocationRow,
 )
 
-_REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+_REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # 8 long: never ten digits
+_ID_ALPHABET = "bcdfghjkmnpqrstvwxz"
 ROOM_RETRIES = 5
 # How long an expired hold may keep its time and room before a booking sweeps it away.
 SWEEP_INTERVAL = timedelta(seconds=1)
@@ -48,7 +49,9 @@ _LOOKUP = object()  # "find the booking's room yourself"
 
 
 def new_booking_id() -> str:
-    return "b-" + secrets.token_hex(8)
+    """Sixteen consonants (68 random bits): no digits, so neither the id nor anything
+    made from it (the event's UID) can ever look like a CPR number, and no vowels, so no words."""
+    return "b-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(16))
 
 
 def new_reference() -> str:
