@@ -1,14 +1,17 @@
 """CPR numbers (Danish personal identity numbers) must never reach a calendar, log or metric.
 
-A CPR number is DDMMYY-NNNN or ten digits. We refuse anything shaped like one (with a valid
-day and month), without the old modulus-11 check, since numbers issued since 2007 may fail it.
+A CPR number is DDMMYY-NNNN or ten digits, and people write it in many ways: 010190.1234,
+010190/1234, 01.01.90-1234, 01 01 90 1234. We refuse anything shaped like one (with a valid day
+and month), without the old modulus-11 check, since numbers issued since 2007 may fail it.
 """
 
 from __future__ import annotations
 
 import re
 
-_CPR = re.compile(r"(?<!\d)(\d{2})(\d{2})(\d{2})[- ]?(\d{4})(?!\d)")
+# Day, month and year each may be set apart by a dot, slash, dash or space; the four digits
+# by any of those, with spaces around.
+_CPR = re.compile(r"(?<!\d)(\d{2})[./ -]?(\d{2})[./ -]?(\d{2}) ?[-./ ]? ?(\d{4})(?!\d)")
 
 
 def _plausible(day: str, month: str) -> bool:

@@ -91,6 +91,18 @@ def check_citizen_ref(citizen_ref: str) -> str:
     return ref
 
 
+def check_text(text: str, field: str = "reason", limit: int = 500) -> str:
+    """Free text from any door (API, dashboard, CLI) lands in the audit log and on screens:
+    short, and never a CPR number in any of its written forms."""
+    if len(text) > limit:
+        raise InvalidError(f"{field} is longer than {limit} characters", code="invalid_request")
+    if contains_cpr(text):
+        raise InvalidError(
+            f"{field} looks like it holds a CPR number; leave it out", code="cpr_not_allowed"
+        )
+    return text
+
+
 @dataclass(frozen=True)
 class BookingView:
     """What the API returns for a hold or a booking."""
@@ -273,6 +285,7 @@ class BookingService:
         actor: str = "api",
         reason: str = "",
     ) -> BookingView:
+        reason = check_text(reason)
         now = self.clock()
         with self.db.write() as s:
             booking = self._locked_booking(s, booking_id)
@@ -369,6 +382,7 @@ class BookingService:
         self, citizen_ref: str, caseworker_id: str | None, reason: str, actor: str
     ) -> None:
         ref = check_citizen_ref(citizen_ref)
+        reason = check_text(reason)
         if caseworker_id is not None and caseworker_id not in self.index.caseworkers:
             raise NotFoundError(f"no caseworker {caseworker_id!r}", code="caseworker_not_found")
         now = self.clock()

@@ -10,9 +10,11 @@ from datetime import datetime
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, Response
 
+from syncd.inputs import INT_MAX, day_in_window
 from syncd.store.coordination import BlockChange, Rehoused, RoomChange
 from syncd.store.errors import BookingError, InvalidError
 from syncd.web.deps import Coordinator, Dashboard, User, dashboard, safe_next, wants_json
+from syncd.web.edges import refusal
 
 router = APIRouter(prefix="/actions")
 
@@ -22,6 +24,8 @@ def _respond(request: Request, run: Callable[[Dashboard], str], back: str) -> Re
     try:
         message, status, ok = run(d), 200, True
     except BookingError as exc:
+        if wants_json(request):
+            return refusal(exc.status, exc.message, exc.code)
         message, status, ok = exc.message, exc.status, False
     if wants_json(request):
         return JSONResponse({"ok": ok, "message": message}, status_code=status)
@@ -122,6 +126,8 @@ def _local(d: Dashboard, value: str, what: str) -> datetime:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise InvalidError(f"Ugyldigt tidspunkt for {what}") from None
+    if not day_in_window(moment.date()):
+        raise InvalidError(f"Tidspunktet for {what} skal ligge mellem år 2000 og 2099")
     return moment.replace(tzinfo=d.rt.zone) if moment.tzinfo is None else moment
 
 
@@ -154,7 +160,7 @@ def block(
 @router.post("/release-block")
 def release_block(
     request: Request,
-    block_id: int = Form(...),
+    block_id: int = Form(..., ge=1, le=INT_MAX),
     reason: str = Form(""),
     back: str = Form(""),
     user: User = Coordinator,
@@ -169,7 +175,7 @@ def release_block(
 @router.post("/retry")
 def retry(
     request: Request,
-    outbox_id: int = Form(...),
+    outbox_id: int = Form(..., ge=1, le=INT_MAX),
     back: str = Form(""),
     user: User = Coordinator,
 ) -> Response:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -14,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from syncd.runtime import Runtime
 from syncd.web import actions, feeds, signin, views
 from syncd.web.deps import HERE, Dashboard, LoginRequired, Refused, base_path, wants_json
+from syncd.web.edges import BadField, clean_inputs, refusal, validation_message
 
 SECURITY_HEADERS = [
     (b"content-security-policy",
@@ -47,7 +49,9 @@ class SecurityHeaders:
 
 
 def create_dashboard(rt: Runtime) -> FastAPI:
-    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        docs_url=None, redoc_url=None, openapi_url=None, dependencies=[Depends(clean_inputs)]
+    )
     app.state.dashboard = d = Dashboard(rt)
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
@@ -55,7 +59,7 @@ def create_dashboard(rt: Runtime) -> FastAPI:
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, _: LoginRequired) -> Response:
         if wants_json(request) or request.url.path.endswith(("/live", ".csv")):
-            return JSONResponse({"ok": False, "message": "Log ind igen"}, status_code=401)
+            return refusal(401, "Log ind igen")
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(
             f"{base_path(request)}/login?next={quote(target, safe='')}", status_code=303
@@ -64,8 +68,16 @@ def create_dashboard(rt: Runtime) -> FastAPI:
     @app.exception_handler(Refused)
     async def _refused(request: Request, exc: Refused) -> Response:
         if wants_json(request):
-            return JSONResponse({"ok": False, "message": exc.message}, status_code=exc.status)
+            return refusal(exc.status, exc.message)
         return d.render(request, "error.html", exc.status, message=exc.message, user=None)
+
+    @app.exception_handler(BadField)
+    async def _bad_field(request: Request, exc: BadField) -> Response:
+        return await _refused(request, Refused(400, exc.message))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        return await _refused(request, Refused(400, validation_message(exc)))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
@@ -73,7 +85,7 @@ def create_dashboard(rt: Runtime) -> FastAPI:
             exc.status_code, "Forespørgslen kunne ikke behandles"
         )
         if wants_json(request):
-            return JSONResponse({"ok": False, "message": message}, status_code=exc.status_code)
+            return refusal(exc.status_code, message)
         return d.render(request, "error.html", exc.status_code, message=message, user=None)
 
     @app.get("/", include_in_schema=False)

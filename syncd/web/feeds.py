@@ -18,6 +18,7 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from mappings.privacy import redact_cpr
+from syncd.inputs import day_in_window
 from syncd.store import stats
 from syncd.store.tables import BookingRow, RoomAllocationRow, RoomBlockRow
 from syncd.web.deps import Dashboard, Refused, SignedIn, User, dashboard
@@ -219,6 +220,8 @@ def _period(d: Dashboard, start: str | None, end: str | None) -> tuple[date, dat
         last = date.fromisoformat(end) if end else first + timedelta(days=6)
     except ValueError:
         raise Refused(400, "Ugyldig periode") from None
+    if not (day_in_window(first) and day_in_window(last)):
+        raise Refused(400, "Perioden skal ligge mellem år 2000 og 2099")
     if last < first or (last - first).days > EXPORT_MAX_DAYS:
         raise Refused(400, f"Perioden skal være fra 1 til {EXPORT_MAX_DAYS} dage")
     return first, last

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from syncd.inputs import day_in_window
 from syncd.store import stats
 from syncd.web.charts import Item, bar_chart
 from syncd.web.deps import Dashboard, Refused, SignedIn, User, dashboard
@@ -62,9 +63,12 @@ def _day(d: Dashboard, value: str | None) -> date:
     if not value:
         return _today(d)
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise Refused(400, "Ugyldig dato") from None
+    if not day_in_window(day):
+        raise Refused(400, "Datoen skal ligge mellem år 2000 og 2099")
+    return day
 
 
 def _week(d: Dashboard, value: str | None) -> tuple[int, int]:
@@ -73,10 +77,12 @@ def _week(d: Dashboard, value: str | None) -> tuple[int, int]:
         return stats.iso_week(_today(d))
     try:
         year, week = value.split("-W")
-        date.fromisocalendar(int(year), int(week), 1)
-        return int(year), int(week)
+        monday = date.fromisocalendar(int(year), int(week), 1)
     except ValueError:
         raise Refused(400, "Ugyldig uge") from None
+    if not day_in_window(monday):
+        raise Refused(400, "Ugen skal ligge mellem år 2000 og 2099")
+    return int(year), int(week)
 
 
 def _shift_week(year: int, week: int, weeks: int) -> tuple[int, int]:

@@ -135,3 +135,34 @@ def test_not_json_is_422_in_the_envelope(api):
 def test_unknown_path_and_wrong_method_are_in_the_envelope(api):
     refused(api.get("/api/v1/nowhere"), 404, "not_found")
     refused(api.put("/api/v1/holds"), 405, "method_not_allowed")
+
+
+CPR_FORMS = ["311299-9876", "010190.1234", "010190/1234", "01.01.90-1234", "01 01 90 1234"]
+
+
+@pytest.mark.parametrize("cpr", CPR_FORMS)
+def test_cpr_in_any_free_text_or_reference_is_refused_and_not_echoed(api, rt, cpr):
+    offer = an_offer(api)
+    err = refused(api.post("/api/v1/holds", json={"offer_id": offer, "citizen_ref": cpr}), 422)
+    assert err["code"] == "cpr_not_allowed"
+    hold = api.post("/api/v1/holds", json={"offer_id": offer, "citizen_ref": "c-1"}).json()
+    booking = api.post(f"/api/v1/holds/{hold['id']}/confirm").json()
+    for r in (
+        api.post(
+            f"/api/v1/bookings/{booking['id']}/cancel", json={"reason": f"borger {cpr} ringede"}
+        ),
+        api.post("/api/v1/restrictions", json={"citizen_ref": cpr}),
+        api.post(
+            "/api/v1/restrictions", json={"citizen_ref": "c-2", "reason": f"borger {cpr} vred"}
+        ),
+    ):
+        assert refused(r, 422)["code"] == "cpr_not_allowed"
+        assert cpr not in r.text
+    assert api.get(f"/api/v1/bookings/{booking['id']}").json()["status"] == "confirmed"
+    from sqlalchemy import select
+
+    from syncd.store.tables import AuditRow, CitizenRestrictionRow
+
+    with rt.db.read() as s:
+        assert not list(s.scalars(select(CitizenRestrictionRow)))
+        assert not any(cpr in str(a.reason) for a in s.scalars(select(AuditRow)))

@@ -18,6 +18,13 @@ from mappings.privacy import contains_cpr, redact_cpr
         "CPR: 311299-4321.",
         "ref010203-1234x",
         "1.1: 3112991234",
+        "010190.1234",
+        "010190/1234",
+        "01.01.90-1234",
+        "01/01/90-1234",
+        "01 01 90 1234",
+        "borger 010190 - 1234 ringede",
+        "01-01-90/1234",
     ],
 )
 def test_cpr_shapes_are_found(text: str) -> None:
@@ -28,7 +35,19 @@ def test_cpr_shapes_are_found(text: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["R-8K2Q", "12345678901", "320199-1234", "011399-1234", "2026-03-10", "tlf. 12 34 56 78", ""],
+    [
+        "R-8K2Q",
+        "12345678901",
+        "320199-1234",
+        "011399-1234",
+        "2026-03-10",
+        "tlf. 12 34 56 78",
+        "",
+        "2026-03-10 10:00",
+        "kl. 10.30-11.45",
+        "01.01.2026",
+        "mødet 01.12.2026 kl. 0930",
+    ],
 )
 def test_other_numbers_are_left_alone(text: str) -> None:
     assert not contains_cpr(text)
