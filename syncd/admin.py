@@ -55,6 +55,7 @@ def status(rt: Runtime, out: Printer = print) -> int:
         )
         pending = s.scalar(select(func.count(OutboxRow.id)).where(OutboxRow.done_at.is_(None)))
         trouble = stats.failing(s, rt.index)
+        declines = stats.recent_audit(s, rt.index, limit=10, actions=["room.declined"])
     errors = {c.calendar_id: c.last_error for c in trouble.calendars}
     out(f"calendars: {len(states)}")
     for st in states:
@@ -72,6 +73,10 @@ def status(rt: Runtime, out: Printer = print) -> int:
     out(f"quarantined items: {len(trouble.quarantined)}")
     for q in trouble.quarantined:
         out(f"  {q.calendar_id} {q.href}: {q.reason[:160]}")
+    out(f"room declines (latest {len(declines)}):")
+    for d in declines:
+        when = d.at.astimezone(rt.zone).strftime("%Y-%m-%d %H:%M")
+        out(f"  {when} {d.reference or '-'}: {redact_cpr(d.reason)[:200]}")
     out(f"outbox: {pending} pending, {len(trouble.outbox)} failing")
     for o in trouble.outbox:
         out(f"  #{o.id} booking {o.booking_id} ({o.reason}), {o.attempts} attempts, error: "

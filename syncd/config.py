@@ -114,6 +114,9 @@ class RoomConfig(_Strict):
     calendar: str | None = None
     email: str | None = None
     floor: str | None = None
+    # Exchange: the room's BookingWindowInDays (Set-CalendarProcessing; Exchange's default is
+    # 180). Lets syncd say why the room declined a conversation booked further ahead.
+    booking_window_days: int | None = Field(None, ge=0, le=1080)
 
 
 class CaseworkerConfig(_Strict):

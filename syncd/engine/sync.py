@@ -24,7 +24,7 @@ from syncd.engine.ownership import booking_for_external_id, our_id
 from syncd.engine.targets import Target
 from syncd.runtime import Runtime
 from syncd.store import readback
-from syncd.store.journal import enqueue_calendar_sync
+from syncd.store.journal import audit, enqueue_calendar_sync
 from syncd.store.publishing import publish_caseworker
 from syncd.store.rooms import active_room
 from syncd.store.tables import (
@@ -287,8 +287,11 @@ class CalendarSync:
                 report.moved.append(booking.id)
             declined = readback.room_declined(s, rt.index, booking, item.attendee_status)
             if declined is not None:
+                why = self._decline_reason(booking, declined, now)
+                audit(s, "syncd", "room.declined", now, booking_id=booking.id,
+                      room_id=declined, reason=why)  # fmt: skip
                 report.rooms_lost += readback.displace(
-                    s, rt.index, [booking], now, rt.zone, reason="lokalet afslog invitationen",
+                    s, rt.index, [booking], now, rt.zone, reason=why,
                     refused={booking.id: declined},
                 )  # fmt: skip
         for ext in own_removed:
@@ -305,6 +308,12 @@ class CalendarSync:
                 report.cancelled.append(booking.id)
                 if room is not None:  # like any cancellation: a waiting conversation may take it
                     self.rt.bookings.room_freed(s, room, booking.busy_start, booking.busy_end, now)
+
+    def _decline_reason(self, booking: Any, room_id: str, now: datetime) -> str:
+        room = self.rt.index.rooms.get(room_id)
+        config = next((r for r in self.rt.config.rooms if r.id == room_id), None)
+        window = config.booking_window_days if config is not None else None
+        return readback.decline_reason(booking.start, now, window, room.name if room else room_id)
 
     def _read_back_room(
         self,

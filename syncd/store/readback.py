@@ -5,7 +5,7 @@ front end are brought in line; the calendars follow through the outbox."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -209,6 +209,25 @@ def room_declined(
     answers = {email.lower(): status.upper() for email, status in responses.items()}
     addresses = {a.lower() for a in (room.email, room.calendar_id) if a}
     return room.id if any(answers.get(a) == "DECLINED" for a in addresses) else None
+
+
+EXCHANGE_BOOKING_WINDOW_DAYS = 180  # Set-CalendarProcessing -BookingWindowInDays default
+
+
+def decline_reason(
+    start: datetime, now: datetime, booking_window_days: int | None, room_name: str
+) -> str:
+    """Why a room mailbox declined (Danish, for the coordinator). Exchange tells only the
+    organizer's inbox; what syncd can tell is whether the conversation lies beyond the room's
+    booking window (configured, or Exchange's default of 180 days), else that it was refused,
+    which its Resource Booking Assistant does for a conflict or by its policy."""
+    days = EXCHANGE_BOOKING_WINDOW_DAYS if booking_window_days is None else booking_window_days
+    if start > now + timedelta(days=days):
+        return (
+            f"{room_name} afslog: samtalen ligger mere end {days} dage frem, uden for lokalets "
+            "bookingvindue (BookingWindowInDays)"
+        )
+    return f"{room_name} afslog invitationen (optaget, eller lokalets regler tillader det ikke)"
 
 
 def displace(

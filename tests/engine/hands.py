@@ -20,6 +20,7 @@ from tests.sims.ews import EwsSimulator, SimBackdoor
 from tests.sims.graph.harness import OutlookBackdoor
 from tests.sims.graph.server import GraphSimulator
 from tests.sims.graph.state import SimEvent
+from tests.sims.rba import RoomPolicy
 
 CPH = ZoneInfo("Europe/Copenhagen")
 EWS_RESPONSES = {"Accept": "ACCEPTED", "Decline": "DECLINED", "Tentative": "TENTATIVE"}
@@ -88,6 +89,14 @@ class ExchangeHands(Hands, Protocol):
 
     def delete_occurrence(self, calendar_id: str, uid: str, start: datetime) -> None:
         """Outlook deletes one occurrence of a series; the series stays."""
+        ...
+
+    def room_policy(self, calendar_id: str, **policy: object) -> None:
+        """Set-CalendarProcessing on a room mailbox (see ``tests.sims.rba.RoomPolicy``)."""
+        ...
+
+    def run_booking_assistants(self) -> int:
+        """Rooms that answer later process their invitations now."""
         ...
 
     def invite_room(
@@ -216,6 +225,13 @@ class EWSHands:
     def delete_occurrence(self, calendar_id: str, uid: str, start: datetime) -> None:
         self.outlook.delete_occurrence(calendar_id, uid, start)
 
+    def room_policy(self, calendar_id: str, **policy: object) -> None:
+        with self.sim.store.lock:
+            self.sim.store.mailbox(calendar_id).policy = RoomPolicy(**policy)  # type: ignore[arg-type]
+
+    def run_booking_assistants(self) -> int:
+        return self.sim.store.run_booking_assistants()
+
     def invite_room(self, organizer, room, uid, summary, start, end) -> str:  # type: ignore[no-untyped-def]
         return EWS_RESPONSES[self.outlook.invite_room(organizer, room, uid, summary, start, end)]
 
@@ -311,6 +327,13 @@ class GraphHands:
 
     def delete_occurrence(self, calendar_id: str, uid: str, start: datetime) -> None:
         self.outlook.delete_occurrence(calendar_id, uid, start)
+
+    def room_policy(self, calendar_id: str, **policy: object) -> None:
+        with self.sim.state.lock:
+            self.sim.state.mailbox(calendar_id).policy = RoomPolicy(**policy)  # type: ignore[arg-type]
+
+    def run_booking_assistants(self) -> int:
+        return self.sim.state.run_booking_assistants()
 
     def invite_room(self, organizer, room, uid, summary, start, end) -> str:  # type: ignore[no-untyped-def]
         return GRAPH_RESPONSES[self.outlook.invite_room(organizer, room, uid, summary, start, end)]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -66,6 +66,7 @@ class World:
     connector: Connector
     hands: Hands
     calendars: dict[str, str]  # owner id -> calendar id
+    room_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     # -- where things are -------------------------------------------------------------------
     def calendar(self, name: str) -> str:
@@ -145,7 +146,9 @@ class World:
     def restart(self) -> None:
         """A new process on the same store and calendars (the old one is gone)."""
         self.close_daemon()
-        fresh = _build(self.backend, self.server, self.database_url, self.clock, self.hands)
+        fresh = _build(
+            self.backend, self.server, self.database_url, self.clock, self.hands, self.room_settings
+        )
         self.rt, self.engine, self.connector = fresh.rt, fresh.engine, fresh.connector
 
     def close_daemon(self) -> None:
@@ -155,9 +158,16 @@ class World:
 
 @contextmanager
 def open_world(
-    backend: str, tmp_path: Path, clock: Any, radicale: RadicaleServer | None = None
+    backend: str,
+    tmp_path: Path,
+    clock: Any,
+    radicale: RadicaleServer | None = None,
+    *,
+    rooms: dict[str, dict[str, Any]] | None = None,
 ) -> Iterator[World]:
-    """The jobcentre on ``backend`` ("caldav" needs ``radicale``), closed afterwards."""
+    """The jobcentre on ``backend`` ("caldav" needs ``radicale``), closed afterwards.
+    ``rooms`` adds settings to rooms' configuration (e.g. ``{"L9": {"booking_window_days":
+    7}}``). The simulators' room mailboxes live on the test's clock."""
     database_url = f"sqlite:///{tmp_path / 'syncd.db'}"
     if backend == "caldav":
         assert radicale is not None
@@ -175,6 +185,7 @@ def open_world(
             server.store.add_mailbox(
                 EMAILS[room], f"Mødelokale {room}", kind="room", room_list=ROOM_LIST
             )
+        server.store.clock = clock
         hands = EWSHands(server)
     elif backend == "graph":
         server = GraphSimulator(certificate=app_certificate()).start()
@@ -182,10 +193,11 @@ def open_world(
             server.state.add_mailbox(EMAILS[name], name.title())
         for room in ROOMS:
             server.state.add_room(EMAILS[room], f"Mødelokale {room}", room_list=ROOM_LIST)
+        server.state.clock = clock
         hands = GraphHands(server)
     else:
         raise ValueError(f"unknown backend {backend!r}")
-    world = _build(backend, server, database_url, clock, hands)
+    world = _build(backend, server, database_url, clock, hands, rooms or {})
     try:
         yield world
     finally:
@@ -226,10 +238,14 @@ def backend_settings(backend: str, server: Any) -> dict[str, Any]:
     }
 
 
-def config_data(backend: str, server: Any, database_url: str) -> dict[str, Any]:
+def config_data(
+    backend: str, server: Any, database_url: str, rooms: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
     data = jobcentre.config(database_url).model_dump(mode="json", exclude_none=True)
     for entry in data["caseworkers"] + data["rooms"]:
         entry["email"] = EMAILS[entry["id"]]
+    for entry in data["rooms"]:
+        entry.update((rooms or {}).get(entry["id"], {}))
     data["backend"] = backend_settings(backend, server)
     if backend == "caldav":
         data["sync"] = {
@@ -242,15 +258,24 @@ def config_data(backend: str, server: Any, database_url: str) -> dict[str, Any]:
     return data
 
 
-def _build(backend: str, server: Any, database_url: str, clock: Any, hands: Hands) -> World:
-    config = parse_config(config_data(backend, server, database_url))
+def _build(
+    backend: str,
+    server: Any,
+    database_url: str,
+    clock: Any,
+    hands: Hands,
+    rooms: dict[str, dict[str, Any]] | None = None,
+) -> World:
+    config = parse_config(config_data(backend, server, database_url, rooms))
     rt = open_runtime(config, clock=clock)
     connector = make_connector(config, rt.index)
     assert connector is not None
     engine = Engine(rt, connector, default_rules())
     calendars = {c.id: c.calendar_id for c in rt.index.directory.caseworkers if c.calendar_id}
     calendars.update({r.id: r.calendar_id for r in rt.index.directory.rooms if r.calendar_id})
-    return World(backend, server, database_url, clock, rt, engine, connector, hands, calendars)
+    return World(
+        backend, server, database_url, clock, rt, engine, connector, hands, calendars, rooms or {}
+    )
 
 
 # -- the Radicale-only world of the replica, lease and privacy tests -------------------------------

@@ -14,8 +14,10 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from tests.sims import rba
 from tests.sims.ews.recurrence import Recurrence, horizon, occurrences
 
 # The zones this simulated server knows by Windows id (the server keeps the full definition;
@@ -149,6 +151,8 @@ class Mailbox:
     access: str = "full"  # full | read | none | deny_impersonation
     exists: bool = True
     auto_accept: bool = True  # rooms: the Resource Booking Assistant answers invitations
+    policy: rba.RoomPolicy = field(default_factory=rba.RoomPolicy)  # ... by this policy
+    declines: list[tuple[str, str]] = field(default_factory=list)  # (UID, why)
     capacity: int | None = None
     room_list: str | None = None
     items: dict[str, Item] = field(default_factory=dict)
@@ -167,6 +171,8 @@ class Store:
         self._ids = itertools.count(1)
         self._secret = b"sim-sync-state"
         self.listeners: list = []  # callables(mailbox_email) for streaming notifications
+        self.waiting: set[tuple[str, str, str]] = set()  # (organizer, item id, room) unanswered
+        self.clock = lambda: datetime.now(UTC)  # the booking assistants' "now"
 
     # -- mailboxes -----------------------------------------------------------------------------
     def add_mailbox(self, email: str, name: str | None = None, **kwargs) -> Mailbox:
@@ -325,7 +331,8 @@ class Store:
         return False
 
     def book_rooms(self, organizer_item: Item, previous_rooms: set[str] = frozenset()) -> None:
-        """Answer the room invitations of ``organizer_item`` first come, first served."""
+        """Each invited room's Resource Booking Assistant answers by its policy
+        (``tests.sims.rba``): now, or later for a room whose assistant ``answers_later``."""
         with self.lock:
             wanted = {a.email.lower() for a in organizer_item.attendees()}
             for email in previous_rooms - wanted:
@@ -334,12 +341,49 @@ class Store:
                 room = self.mailboxes.get(att.email.lower())
                 if room is None or room.kind != "room" or not room.auto_accept:
                     continue
-                if self.room_conflict(room, organizer_item, ignore_uid=organizer_item.uid):
-                    self._drop_room_copy(room.email, organizer_item.uid)
-                    att.response = "Decline"
-                else:
-                    self._put_room_copy(room, organizer_item)
-                    att.response = "Accept"
+                if room.policy.answers_later:
+                    att.response = "Unknown"
+                    self.waiting.add((organizer_item.mailbox, organizer_item.id, room.email))
+                    continue
+                self._answer(room, organizer_item, att)
+
+    def _answer(self, room: Mailbox, meeting: Item, att: Any) -> bool:
+        conflict = self.room_conflict(room, meeting, ignore_uid=meeting.uid)
+        answer = rba.decide(
+            room.policy,
+            meeting.end,
+            self.clock(),
+            conflict=conflict,
+            cancelled=meeting.is_cancelled,
+        )
+        if answer is None:
+            return False
+        if answer.response == "decline":
+            self._drop_room_copy(room.email, meeting.uid)
+            att.response = "Decline"
+            room.declines.append((meeting.uid, answer.reason))
+        else:
+            self._put_room_copy(room, meeting)
+            att.response = "Accept"
+        return True
+
+    def run_booking_assistants(self) -> int:
+        """Rooms whose assistants answer later process their inboxes now; returns how many
+        invitations were answered (each answer changes the organizer's item)."""
+        answered = 0
+        with self.lock:
+            for organizer, item_id, email in sorted(self.waiting):
+                self.waiting.discard((organizer, item_id, email))
+                mbx = self.mailboxes.get(organizer)
+                item = mbx.items.get(item_id) if mbx else None
+                room = self.mailboxes.get(email)
+                if item is None or room is None:
+                    continue
+                for att in item.attendees():
+                    if att.email.lower() == email and self._answer(room, item, att):
+                        self.touch(item)
+                        answered += 1
+        return answered
 
     def cancel_rooms(self, organizer_item: Item) -> None:
         self.cancel_rooms_for(organizer_item, {a.email.lower() for a in organizer_item.attendees()})

@@ -16,7 +16,8 @@ its source beside the code that does it:
   ``/calendarView`` and ``/events/{id}`` return full events).
 - delta cannot $expand extended properties; ``@removed`` also lists events that changed
   outside the window.
-- a resource mailbox's booking assistant accepts or declines first come, first served.
+- a room mailbox's booking assistant answers by its Set-CalendarProcessing policy (booking
+  window, conflicts, automatic or not), at once or later (``tests.sims.rba``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrulestr
+
+from tests.sims import rba
 
 # Graph accepts Windows zone names and IANA names in dateTimeTimeZone ("dateTimeTimeZone
 # resource type": timeZone is one of the supported time zones, Windows or IANA; see also
@@ -298,6 +301,8 @@ class Mailbox:
     tombstones: dict[str, int] = field(default_factory=dict)  # deleted event id -> seq
     seq: int = 0
     place: dict | None = None
+    policy: rba.RoomPolicy = field(default_factory=rba.RoomPolicy)  # rooms' booking assistant
+    declines: list[tuple[str, str]] = field(default_factory=list)  # (iCalUId, why)
 
     @property
     def user_id(self) -> str:
@@ -341,6 +346,8 @@ class GraphState:
         self.delta_tokens: dict[str, DeltaState] = {}
         self.pages: dict[str, PendingPages] = {}
         self.transactions: dict[tuple[str, str], str] = {}  # (mailbox, transactionId) -> id
+        self.waiting: set[tuple[str, str, str]] = set()  # (organizer, event id, room) unanswered
+        self.clock = lambda: datetime.now(UTC)  # the booking assistants' "now"
 
     # ----- mailboxes and places ---------------------------------------------------------------
     def add_mailbox(self, address: str, name: str | None = None, *, access: str = "readwrite"):
@@ -562,8 +569,9 @@ class GraphState:
             room.tombstones[copy.id] = room.next_seq()
 
     def _book_rooms(self, organizer: Mailbox, event: SimEvent, previous: tuple | None) -> None:
-        """Each invited room accepts if it is free for the whole meeting, else declines; the
-        organizer's event then carries the responses (and so shows up in delta again)."""
+        """Each invited room's booking assistant answers by its policy (``tests.sims.rba``):
+        now, or later for a room whose assistant ``answers_later``. The organizer's event then
+        carries the responses (and so shows up in delta again)."""
         if not event.is_organizer:
             return
         moved = previous is None or previous[0] != event.start or previous[1] != event.end
@@ -572,54 +580,92 @@ class GraphState:
             for room in self._rooms_of(previous[2]):
                 if room.address.lower() not in now:
                     self._drop_copy(room, event.ical_uid)
+                    self.waiting.discard((organizer.address.lower(), event.id, room.address))
         answered = False
-        stamp = iso_z(datetime.now(UTC))
         for attendee in event.attendees:
-            if attendee.get("type") != "resource":
-                continue
-            room = self.mailboxes.get(attendee["emailAddress"]["address"].lower())
-            if room is None or room.kind != "room":
+            room = self._room_of(attendee)
+            if room is None:
                 continue
             if not moved and attendee["status"]["response"] in ("accepted", "declined"):
                 continue
-            copies = [e for e in room.events.values() if e.ical_uid == event.ical_uid]
-            copy_ids = {c.id for c in copies}
-            clash = any(
-                other.show_as != "free"
-                and not other.is_cancelled
-                and other.instances(event.start, event.end)
-                for other in room.events.values()
-                if other.id not in copy_ids
-            )
-            if clash or event.is_cancelled:
-                self._drop_copy(room, event.ical_uid)
-                attendee["status"] = {"response": "declined", "time": stamp}
-            else:
-                if copies:
-                    copy = copies[0]
-                    copy.start, copy.end, copy.subject = event.start, event.end, event.subject
-                    copy.bump(room.next_seq())
-                else:
-                    copy = SimEvent(
-                        id=new_id(),
-                        ical_uid=event.ical_uid,
-                        start=event.start,
-                        end=event.end,
-                        subject=event.subject,
-                        tz=event.tz,
-                        location=event.location,
-                        sensitivity=event.sensitivity,
-                        organizer=organizer.address,
-                        is_organizer=False,
-                        response="accepted",
-                        attendees=[dict(a) for a in event.attendees],
-                    )
-                    copy.seq = room.next_seq()
-                    room.events[copy.id] = copy
-                attendee["status"] = {"response": "accepted", "time": stamp}
-            answered = True
+            if room.policy.answers_later:
+                attendee["status"] = {"response": "none", "time": "0001-01-01T00:00:00Z"}
+                self.waiting.add((organizer.address.lower(), event.id, room.address))
+                continue
+            answered = self._answer(room, organizer, event, attendee) or answered
         if answered:
             event.bump(organizer.next_seq())
+
+    def _room_of(self, attendee: dict) -> Mailbox | None:
+        if attendee.get("type") != "resource":
+            return None
+        room = self.mailboxes.get(attendee["emailAddress"]["address"].lower())
+        return room if room is not None and room.kind == "room" else None
+
+    def _answer(self, room: Mailbox, organizer: Mailbox, event: SimEvent, attendee: dict) -> bool:
+        """One room's assistant answers one invitation; False when it leaves it to a delegate."""
+        copies = [e for e in room.events.values() if e.ical_uid == event.ical_uid]
+        copy_ids = {c.id for c in copies}
+        clash = any(
+            other.show_as != "free"
+            and not other.is_cancelled
+            and other.instances(event.start, event.end)
+            for other in room.events.values()
+            if other.id not in copy_ids
+        )
+        answer = rba.decide(
+            room.policy, event.end, self.clock(), conflict=clash, cancelled=event.is_cancelled
+        )
+        if answer is None:
+            return False
+        stamp = iso_z(datetime.now(UTC))
+        if answer.response == "decline":
+            self._drop_copy(room, event.ical_uid)
+            attendee["status"] = {"response": "declined", "time": stamp}
+            room.declines.append((event.ical_uid, answer.reason))
+            return True
+        if copies:
+            copy = copies[0]
+            copy.start, copy.end, copy.subject = event.start, event.end, event.subject
+            copy.bump(room.next_seq())
+        else:
+            copy = SimEvent(
+                id=new_id(),
+                ical_uid=event.ical_uid,
+                start=event.start,
+                end=event.end,
+                subject=event.subject,
+                tz=event.tz,
+                location=event.location,
+                sensitivity=event.sensitivity,
+                organizer=organizer.address,
+                is_organizer=False,
+                response="accepted",
+                attendees=[dict(a) for a in event.attendees],
+            )
+            copy.seq = room.next_seq()
+            room.events[copy.id] = copy
+        attendee["status"] = {"response": "accepted", "time": stamp}
+        return True
+
+    def run_booking_assistants(self) -> int:
+        """The assistants of rooms that answer later process their inboxes now; returns how
+        many invitations were answered."""
+        with self.lock:
+            answered = 0
+            for organizer_address, event_id, room_address in sorted(self.waiting):
+                self.waiting.discard((organizer_address, event_id, room_address))
+                organizer = self.mailboxes.get(organizer_address)
+                event = organizer.events.get(event_id) if organizer else None
+                room = self.mailboxes.get(room_address.lower())
+                if event is None or room is None:
+                    continue
+                for attendee in event.attendees:
+                    mine = attendee["emailAddress"]["address"].lower() == room.address.lower()
+                    if mine and self._answer(room, organizer, event, attendee):
+                        event.bump(organizer.next_seq())
+                        answered += 1
+            return answered
 
     def room_answers(self, room: str, organizer: str, ical_uid: str, response: str) -> None:
         """The room's delegate answers a meeting by hand (e.g. declines after all): the answer
