@@ -8,9 +8,9 @@ for what went wrong. Every backend passes the same contract suite (tests/contrac
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Literal, Protocol, runtime_checkable
 
 CalendarKind = Literal["caseworker", "room", "unknown"]
@@ -203,16 +203,76 @@ class Connector(Protocol):
     def close(self) -> None: ...
 
 
+@dataclass(frozen=True)
+class Subscription:
+    """A server-side subscription to one calendar's changes (Graph ``subscription``)."""
+
+    calendar_id: str
+    subscription_id: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One notification as received, not yet trusted: ``client_state`` must be checked against
+    what we gave the subscription. ``lifecycle`` is None for a change, else
+    ``reauthorizationRequired`` | ``subscriptionRemoved`` | ``missed``."""
+
+    subscription_id: str
+    client_state: str | None
+    lifecycle: str | None = None
+    change_type: str | None = None
+
+
+class PushListener(Protocol):
+    """What a push source tells the engine. Never data: only "look at this calendar now"."""
+
+    def changed(self, calendar_id: str, reason: str = "changed") -> None: ...
+
+    def status(self, calendar_id: str, state: str, detail: str | None = None) -> None:
+        """``state``: active | pending | broken (push refused: poll fast)."""
+        ...
+
+
+@runtime_checkable
+class WebhookSource(Protocol):
+    """A backend that posts notifications to an HTTPS endpoint of ours (Graph change
+    notifications). The engine keeps the subscriptions; the API serves the endpoint."""
+
+    max_subscription_lifetime: timedelta
+
+    def subscribe(
+        self,
+        calendar_ids: Sequence[str],
+        notification_url: str,
+        client_state: Callable[[str], str],
+        expires: datetime,
+    ) -> dict[str, Subscription | ConnectorError]: ...
+
+    def renew(
+        self, subscription_ids: Sequence[str], expires: datetime
+    ) -> dict[str, datetime | ConnectorError]:
+        """Extend (and so also reauthorize) subscriptions; ``NotFound`` when one is gone."""
+        ...
+
+    def unsubscribe(self, subscription_ids: Sequence[str]) -> None: ...
+
+    def parse_notifications(self, body: bytes) -> list[Notice]:
+        """The notifications in one POST to the endpoint; ``ValueError`` when it is not one."""
+        ...
+
+
 @runtime_checkable
 class PushSource(Protocol):
-    """Optional: a backend that can tell us at once that a calendar changed (EWS streaming
-    notifications, Graph change notifications). Polling stays the safety net."""
+    """Optional: a backend that streams changes over a connection we hold open (EWS streaming
+    notifications). Polling stays the safety net."""
 
     def watch(
         self,
-        calendar_ids: Sequence[str],
-        on_change: Callable[[str], None],
+        wanted: Callable[[], Collection[str]],
+        listener: PushListener,
         stop: threading.Event,
     ) -> None:
-        """Block until ``stop`` is set, calling ``on_change(calendar_id)`` as changes arrive."""
+        """Block until ``stop`` is set, keeping subscriptions for the calendars ``wanted()``
+        returns (it changes as leases move) and calling ``listener`` as changes arrive."""
         ...

@@ -231,6 +231,44 @@ class SyncConfig(_Strict):
     lease_seconds: float = Field(60, ge=2, le=3600)
 
 
+class PushConfig(_Strict):
+    """Push notifications from the calendar server (Graph change notifications, EWS streaming).
+
+    A notification is only a hint to sync that calendar now; polling stays the safety net, every
+    ``safety_poll_seconds`` for a calendar whose subscription is healthy and every
+    ``sync.poll_interval_seconds`` for one whose subscription is broken or missing.
+    Graph needs ``public_url``: the HTTPS address (through the reverse proxy) where Microsoft
+    Graph reaches ``/push/graph`` on this daemon, and ``client_state``, a shared secret every
+    replica knows (never logged)."""
+
+    enabled: bool = True
+    public_url: str | None = None
+    client_state: str | None = None
+    client_state_env: str | None = None
+    client_state_file: str | None = None
+    safety_poll_seconds: float = Field(900, gt=0)
+    # Graph: Outlook event subscriptions live at most 10,080 minutes (under seven days).
+    subscription_minutes: int = Field(10_070, ge=5, le=10_079)
+    renew_before_minutes: int = Field(1_440, ge=1)
+    check_seconds: float = Field(30, gt=0)  # how often subscriptions are checked and renewed
+    # EWS: the longest a GetStreamingEvents connection stays open (1-30 minutes), and how many
+    # mailboxes share one connection (Exchange allows 200 subscriptions per connection).
+    ews_connection_minutes: int = Field(29, ge=1, le=30)
+    ews_mailboxes_per_connection: int = Field(200, ge=1, le=200)
+
+    @field_validator("public_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("public_url must be an https:// address")
+        return value.rstrip("/") if value else value
+
+    def resolved_client_state(self) -> str | None:
+        return read_secret(
+            self.client_state, self.client_state_env, self.client_state_file, "push.client_state"
+        )
+
+
 class DashboardUser(_Strict):
     """A local dashboard account. ``password_hash`` is an argon2 hash (make one with
     ``python -c "from syncd.web.auth import hash_password; print(hash_password('...'))"``)."""
@@ -342,6 +380,7 @@ class Config(_Strict):
     rooms: tuple[RoomConfig, ...] = ()
     caseworkers: tuple[CaseworkerConfig, ...] = ()
     conversation_types: tuple[ConversationTypeConfig, ...] = ()
+    push: PushConfig = PushConfig()
 
     @model_validator(mode="after")
     def _references(self) -> Config:

@@ -55,6 +55,19 @@ ALLOCATION_FAILURES = Counter(
     ["reason"],
     registry=REGISTRY,
 )
+PUSH_NOTIFICATIONS = Counter(
+    "syncd_push_notifications_total",
+    "Push notifications received, by backend and kind (change, missed, subscriptionRemoved, "
+    "reauthorizationRequired, rejected: wrong clientState, unknown: no such subscription)",
+    ["backend", "kind"],
+    registry=REGISTRY,
+)
+PUSH_LAG = Histogram(
+    "syncd_push_hint_to_sync_seconds",
+    "Time from a push notification reaching syncd to the calendar's sync having finished",
+    buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+    registry=REGISTRY,
+)
 
 
 class StoreCollector(Collector):
@@ -64,7 +77,13 @@ class StoreCollector(Collector):
         self.rt = runtime
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        from syncd.store.tables import BookingRow, OutboxRow, QuarantineRow, SyncStateRow
+        from syncd.store.tables import (
+            BookingRow,
+            OutboxRow,
+            PushSubscriptionRow,
+            QuarantineRow,
+            SyncStateRow,
+        )
 
         rt = self.rt
         now: datetime = rt.clock()
@@ -105,6 +124,18 @@ class StoreCollector(Collector):
                 value=s.scalar(select(func.count()).select_from(QuarantineRow)) or 0,
             )
             states = list(s.scalars(select(SyncStateRow)))
+            subscriptions = GaugeMetricFamily(
+                "syncd_push_subscriptions",
+                "Push subscriptions by backend and state (active, pending, broken, removed)",
+                labels=["backend", "state"],
+            )
+            for backend, state, count in s.execute(
+                select(
+                    PushSubscriptionRow.backend, PushSubscriptionRow.state, func.count()
+                ).group_by(PushSubscriptionRow.backend, PushSubscriptionRow.state)
+            ):
+                subscriptions.add_metric([backend, state], count)
+            yield subscriptions
         backoff = sum(1 for st in states if st.backoff_until and st.backoff_until > now)
         yield GaugeMetricFamily(
             "syncd_calendars_in_backoff", "Calendars waiting after errors", value=backoff

@@ -15,11 +15,20 @@ from fastapi import FastAPI
 from syncd.api.auth import ApiKeys, Client
 from syncd.api.errors import install_error_handlers
 from syncd.api.ops import mount_ops
-from syncd.api.routes import bookings, directory, events, holds, offers, restrictions, status
+from syncd.api.routes import (
+    bookings,
+    directory,
+    events,
+    holds,
+    offers,
+    push,
+    restrictions,
+    status,
+)
 from syncd.runtime import Runtime
 from syncd.web import mount_dashboard
 
-ROUTERS = (directory, offers, holds, bookings, events, status, restrictions)
+ROUTERS = (directory, offers, holds, bookings, events, status, restrictions, push)
 
 
 def create_app(rt: Runtime) -> FastAPI:

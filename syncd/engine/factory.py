@@ -29,7 +29,7 @@ def make_connector(config: Config, index: DirectoryIndex | None = None) -> Conne
             territory=config.sync.territory,
         )
     if isinstance(backend, EWSBackend):
-        from connectors.ews import EWSConnector
+        from connectors.ews_push import EWSPushConnector
 
         settings = backend.settings()
         for key in ("password", "certificate_key_pem"):
@@ -54,9 +54,12 @@ def make_connector(config: Config, index: DirectoryIndex | None = None) -> Conne
                     if r.calendar_id
                 ],
             )
-        return _build(lambda: EWSConnector(settings), "ews")
+        connector = _build(lambda: EWSPushConnector(settings), "ews")
+        connector.connection_minutes = config.push.ews_connection_minutes  # type: ignore[attr-defined]
+        connector.per_connection = config.push.ews_mailboxes_per_connection  # type: ignore[attr-defined]
+        return connector
     if isinstance(backend, GraphBackend):
-        from connectors.graph import GraphConnector
+        from connectors.graph_push import GraphPushConnector
 
         settings = backend.settings()
         settings.setdefault("territory", config.sync.territory)
@@ -64,7 +67,7 @@ def make_connector(config: Config, index: DirectoryIndex | None = None) -> Conne
             settings.setdefault(
                 "mailboxes", [c.calendar_id for c in index.directory.caseworkers if c.calendar_id]
             )
-        return _build(lambda: GraphConnector.from_config(settings), "graph")
+        return _build(lambda: GraphPushConnector.from_config(settings), "graph")
     if backend.kind == "none":
         return None
     raise ConfigError(f"backend.kind: unknown backend {backend.kind!r}")

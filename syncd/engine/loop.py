@@ -17,11 +17,12 @@ from datetime import date, datetime, timedelta
 import tenacity
 from sqlalchemy import select
 
-from connectors.base import Connector, ConnectorError, PushSource, Throttled
+from connectors.base import Connector, ConnectorError, Throttled
 from mappings.rules import Rules, load_rules
 from syncd import metrics
 from syncd.engine.leases import LeaseLost, Leases
 from syncd.engine.outbox import OutboxWorker, replica_id
+from syncd.engine.push import PushHub
 from syncd.engine.sync import CalendarSync, SyncReport
 from syncd.engine.targets import Target, targets
 from syncd.engine.webhooks import WebhookSender
@@ -49,6 +50,7 @@ class CycleReport:
     synced: list[SyncReport] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     skipped_backoff: int = 0
+    skipped_push: int = 0
     requests: int | None = None
     submitted: int = 0
 
@@ -91,6 +93,11 @@ class Engine:
         self._in_flight: set[str] = set()
         self._in_flight_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(rt.config.sync.workers, thread_name_prefix="sync")
+        self._again: set[str] = set()  # hinted while in flight: sync once more when done
+        self.held: frozenset[str] = frozenset()  # calendars whose lease this replica holds
+        self._checked_at: dict[str, float] = {}  # monotonic time of each calendar's last check
+        hub = PushHub(rt, self)
+        self.push: PushHub | None = hub if hub.active else None
         rt.extras["engine"] = self
 
     # -- one cycle ---------------------------------------------------------------------------
@@ -105,6 +112,10 @@ class Engine:
         report = CycleReport(started=now)
         requests_before = getattr(self.connector, "requests_made", None)
         all_targets = self.leases.claim(targets(rt.index))
+        held = frozenset(t.calendar_id for t in all_targets)
+        if held != self.held and self.push is not None:
+            self.push.held_changed()
+        self.held = held
         report.calendars = len(all_targets)
         with rt.db.read() as s:
             states = {st.calendar_id: st for st in s.scalars(select(SyncStateRow))}
@@ -113,6 +124,8 @@ class Engine:
         due: list[Target] = []
         with self._in_flight_lock:
             busy = set(self._in_flight)
+        push, safety = self.push, self.rt.config.push.safety_poll_seconds
+        clock = time.monotonic()
         for t in all_targets:
             if t.calendar_id in busy:
                 continue
@@ -120,6 +133,19 @@ class Engine:
             if st and st.backoff_until and st.backoff_until > now and t.calendar_id not in urgent:
                 report.skipped_backoff += 1
                 continue
+            if (
+                not wait
+                and push is not None
+                and t.calendar_id not in urgent
+                and st is not None
+                and st.token is not None
+                and not st.force_full
+                and push.healthy(t.calendar_id)
+                and clock - self._checked_at.get(t.calendar_id, 0.0) < safety
+            ):
+                report.skipped_push += 1  # push tells us; the safety net comes round later
+                continue
+            self._checked_at[t.calendar_id] = clock
             due.append(t)
         markers = self._markers([t.calendar_id for t in due])
         report.checked = len(due)
@@ -175,10 +201,21 @@ class Engine:
         self.cycles += 1
         return report
 
-    def _submit(self, to_sync: list[Target], markers: dict[str, str]) -> None:
+    def sync_now(self, calendar_ids: list[str]) -> None:
+        """Sync these calendars at once, if this replica holds them (a push hint). One that is
+        being synced right now is synced once more afterwards: the hint may be newer than what
+        that sync read."""
+        wanted = set(calendar_ids) & self.held
+        if wanted and not self.stop_event.is_set():
+            chosen = [t for t in targets(self.rt.index) if t.calendar_id in wanted]
+            self._submit(chosen, {}, again=True)
+
+    def _submit(self, to_sync: list[Target], markers: dict[str, str], again: bool = False) -> None:
         for t in to_sync:
             with self._in_flight_lock:
                 if t.calendar_id in self._in_flight:
+                    if again:
+                        self._again.add(t.calendar_id)
                     continue
                 self._in_flight.add(t.calendar_id)
 
@@ -195,8 +232,18 @@ class Engine:
                 finally:
                     with self._in_flight_lock:
                         self._in_flight.discard(target.calendar_id)
+                        repeat = target.calendar_id in self._again
+                        self._again.discard(target.calendar_id)
+                    if self.push is not None:
+                        self.push.synced(target.calendar_id)
+                    if repeat and not self.stop_event.is_set():
+                        self._submit([target], {}, again=True)
 
-            self._pool.submit(run)
+            try:
+                self._pool.submit(run)
+            except RuntimeError:  # the pool shut down while stopping
+                with self._in_flight_lock:
+                    self._in_flight.discard(t.calendar_id)
 
     def _markers(self, calendar_ids: list[str]) -> dict[str, str]:
         if not calendar_ids:
@@ -276,12 +323,17 @@ class Engine:
             thread = threading.Thread(target=fn, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
-        if isinstance(self.connector, PushSource):
-            ids = [t.calendar_id for t in targets(self.rt.index)]
+        if self.push is not None:
             thread = threading.Thread(
-                target=self.connector.watch,
-                args=(ids, self.request_sync, self.stop_event),
-                name="push",
+                target=self.push.run, args=(self.stop_event,), name="push", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+        if self.push is not None and self.push.stream is not None:
+            thread = threading.Thread(
+                target=self.push.stream.watch,
+                args=(self.push.wanted, self.push, self.stop_event),
+                name="push-stream",
                 daemon=True,
             )
             thread.start()
@@ -295,6 +347,11 @@ class Engine:
         for thread in self._threads:
             thread.join(timeout=timeout)
         self._pool.shutdown(wait=True, cancel_futures=True)
+        if self.push is not None:
+            try:
+                self.push.close()
+            except Exception:
+                log.exception("could not clean up push subscriptions")
         try:
             self.leases.release_all()
         except Exception:

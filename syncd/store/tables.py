@@ -333,3 +333,33 @@ class ReplicaRow(Base):
     pid: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[datetime]
     heartbeat_at: Mapped[datetime]
+
+
+class PushSubscriptionRow(Base):
+    """A calendar's push subscription (Graph subscription, EWS streaming subscription): every
+    replica can map an incoming notification to its calendar, and ``syncd check``, the metrics
+    and the safety-net poll see its state. ``state``: active | pending | broken | removed."""
+
+    __tablename__ = "push_subscriptions"
+    calendar_id: Mapped[str] = mapped_column(String(500), primary_key=True)
+    backend: Mapped[str] = mapped_column(String(16))
+    subscription_id: Mapped[str | None] = mapped_column(String(400), index=True)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    expires_at: Mapped[datetime | None]
+    renew_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    retry_at: Mapped[datetime | None]
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_notification_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime | None]
+
+
+class PushHintRow(Base):
+    """A notification waiting for the replica that holds the calendar's lease (any replica may
+    receive it). ``reason``: changed | missed | removed | reauthorize."""
+
+    __tablename__ = "push_hints"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    calendar_id: Mapped[str] = mapped_column(String(500), index=True)
+    reason: Mapped[str] = mapped_column(String(32))
+    received_at: Mapped[datetime]

@@ -32,6 +32,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 import jwt
 
 from tests.sims.graph.certs import AppCertificate, tls_files
+from tests.sims.graph.notify import Notifier
 from tests.sims.graph.state import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
@@ -154,6 +155,7 @@ class GraphSimulator:
         self._batches = 0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.notifications = Notifier(self)  # change notifications (notify.py)
 
     # ----- lifecycle ------------------------------------------------------------------------
     def start(self) -> GraphSimulator:
@@ -171,9 +173,11 @@ class GraphSimulator:
             target=server.serve_forever, args=(0.05,), name="graph-sim", daemon=True
         )
         self._thread.start()
+        self.notifications.start()
         return self
 
     def stop(self) -> None:
+        self.notifications.stop()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -615,6 +619,8 @@ class GraphSimulator:
         tz = prefer.get("outlook.timezone", "UTC")
         if path.startswith("/places/"):
             return self._places(path, params)
+        if path == "/subscriptions" or path.startswith("/subscriptions/"):
+            return self.notifications.dispatch(method, path, payload)
         if mailbox is None:
             raise GraphError(400, "BadRequest", f"Resource not found for the segment '{path}'.")
         if mailbox.access == "missing":

@@ -1,0 +1,231 @@
+"""Push: Graph change notifications reach the daemon over real HTTP and make it sync that
+calendar at once; lost notifications, expired or removed subscriptions and ``missed``
+lifecycle events lose nothing (the safety-net poll or the resync brings the change).
+
+Polling is set to an hour in the tests where only push (or the resync) can explain the change.
+"""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from syncd.engine.push import ENDPOINT_PATH
+from tests.engine.push_world import all_active, live_daemon, subscriptions, wait_for
+from tests.store.test_bookings import offers
+from tests.support.jobcentre import at
+
+
+def has_offers(world, caseworker="mette"):
+    return lambda: offers(world.rt, caseworker_id=caseworker)
+
+
+@pytest.fixture
+def graph(tmp_path, clock):
+    with live_daemon("graph", tmp_path, clock) as (world, api):
+        wait_for(lambda: all_active(world), 20, "subscriptions on every calendar")
+        yield world, api
+
+
+def test_a_window_reaches_the_offers_through_a_notification(graph):
+    world, _ = graph
+    assert not offers(world.rt, caseworker_id="mette")
+    sim = world.server.notifications
+    subs = sim.of(world.calendar("mette"))
+    assert len(subs) == 1 and subs[0].resource.endswith("/events")
+    assert {u for u, status in sim.validations if status == 200}, "the handshake was answered"
+    world.put("mette", "w1", "Selvbook", at(0, 9), at(0, 12))
+    wait_for(has_offers(world), 10, "offers from the new window")
+    assert sim.deliveries_to("change"), "the change came as a notification, not a poll"
+
+
+def test_notifications_carry_a_secret_client_state_that_is_checked(graph):
+    world, api = graph
+    sub = world.server.notifications.of(world.calendar("mette"))[0]
+    assert sub.client_state and len(sub.client_state) <= 128
+    forged = {
+        "value": [{"subscriptionId": sub.id, "clientState": "guess", "changeType": "updated"}]
+    }
+    reply = httpx.post(api + ENDPOINT_PATH, content=json.dumps(forged))
+    assert reply.status_code == 403
+    assert httpx.post(api + ENDPOINT_PATH, content=b"not json").status_code == 400
+    echo = httpx.post(api + ENDPOINT_PATH, params={"validationToken": "a b<c>&d"})
+    assert echo.status_code == 200 and echo.text == "a b<c>&d"
+    assert echo.headers["content-type"].startswith("text/plain")
+    row = subscriptions(world)[world.calendar("mette")]
+    assert sub.client_state not in (row.last_error or "")
+
+
+def test_a_dropped_notification_is_caught_by_the_safety_net(tmp_path, clock):
+    with live_daemon("graph", tmp_path, clock, poll_seconds=0.3, safety_seconds=1.5) as (world, _):
+        wait_for(lambda: all_active(world), 20, "subscriptions")
+        sim = world.server.notifications
+        sim.drop_next = 1000  # every notification from now on is lost without a trace
+        before = len(sim.deliveries_to("change"))
+        world.put("mette", "w1", "Selvbook", at(0, 9), at(0, 12))
+        wait_for(has_offers(world), 15, "offers through the safety-net poll")
+        assert len(sim.deliveries_to("change")) == before
+        assert world.engine.last_cycle is not None
+
+
+def test_a_missed_lifecycle_event_triggers_a_resync(graph):
+    world, _ = graph
+    sim = world.server.notifications
+    sim.drop_next = 1000
+    world.put("mette", "w1", "Selvbook", at(0, 9), at(0, 12))
+    wait_for(lambda: sim.drop_next < 1000, 5, "the change notification to be lost")
+    assert not offers(world.rt, caseworker_id="mette")
+    sim.send_lifecycle(world.calendar("mette"), "missed")
+    wait_for(has_offers(world), 10, "offers after the resync")
+
+
+def test_an_expired_subscription_is_recreated_and_nothing_is_lost(tmp_path, clock):
+    with live_daemon("graph", tmp_path, clock, check_seconds=0.5) as (world, _):
+        wait_for(lambda: all_active(world), 20, "subscriptions")
+        sim = world.server.notifications
+        mette = world.calendar("mette")
+        old = sim.of(mette)[0].id
+        # Renewal is due at every check from now on: the next one finds it gone (404).
+        with world.rt.db.write() as s:
+            subscriptions(world)  # (read before the write session)
+            from syncd.store.tables import PushSubscriptionRow
+
+            s.get(PushSubscriptionRow, mette).renew_requested = True
+        sim.expire(mette)
+        world.put("mette", "w1", "Selvbook", at(0, 9), at(0, 12))
+        wait_for(has_offers(world), 15, "offers after the subscription was recreated")
+        wait_for(lambda: [s for s in sim.of(mette) if s.id != old], 10, "a new subscription")
+        assert subscriptions(world)[mette].state == "active"
+
+
+def test_a_removed_subscription_is_recreated_and_resynced(graph):
+    world, _ = graph
+    sim = world.server.notifications
+    mette = world.calendar("mette")
+    old = sim.of(mette)[0].id
+    sim.drop_next = 1000
+    world.put("mette", "w1", "Selvbook", at(0, 9), at(0, 12))
+    wait_for(lambda: sim.drop_next < 1000, 5, "the change notification to be lost")
+    sim.drop_next = 0
+    sim.send_lifecycle(mette, "subscriptionRemoved")
+    wait_for(has_offers(world), 10, "offers after the resync")
+    new = wait_for(lambda: [s for s in sim.of(mette) if s.id != old], 10, "a new subscription")
+    assert subscriptions(world)[mette].subscription_id == new[0].id
+
+
+def test_reauthorization_is_answered_by_renewing(graph):
+    world, _ = graph
+    sim = world.server.notifications
+    mette = world.calendar("mette")
+    before = sim.of(mette)[0]
+    renewals = len(
+        [
+            e
+            for e in world.server.entries()
+            if e.method == "PATCH" and e.path.startswith("/subscriptions/")
+        ]
+    )
+    sim.send_lifecycle(mette, "reauthorizationRequired")
+    wait_for(
+        lambda: (
+            len(
+                [
+                    e
+                    for e in world.server.entries()
+                    if e.method == "PATCH" and e.path == f"/subscriptions/{before.id}"
+                ]
+            )
+            > renewals
+        ),
+        10,
+        "the subscription to be renewed",
+    )
+    assert sim.of(mette)[0].id == before.id
+
+
+def test_duplicates_are_harmless_and_shutdown_deletes_the_subscriptions(tmp_path, clock):
+    with live_daemon("graph", tmp_path, clock) as (world, _):
+        wait_for(lambda: all_active(world), 20, "subscriptions")
+        sim = world.server.notifications
+        sim.duplicate_next = 10
+        world.put("mette", "w1", "Selvbook", at(0, 9), at(0, 12))
+        wait_for(has_offers(world), 10, "offers")
+        count = len(offers(world.rt, caseworker_id="mette"))
+        assert count == len({o.offer_id for o in offers(world.rt, caseworker_id="mette")})
+    assert sim.subscriptions == {}, "the last replica deletes its subscriptions on shutdown"
+
+
+def test_push_healthy_calendars_are_polled_only_by_the_safety_net(tmp_path, clock):
+    with live_daemon("graph", tmp_path, clock, poll_seconds=0.2, safety_seconds=3600) as (
+        world,
+        _,
+    ):
+        wait_for(lambda: all_active(world), 20, "subscriptions")
+        engine = world.engine
+        start = engine.cycles
+        wait_for(lambda: engine.cycles >= start + 3, 10, "a few more cycles")
+        report = engine.last_cycle
+        assert report.checked == 0 and report.skipped_push == len(world.calendars)
+
+
+# -- EWS streaming notifications ------------------------------------------------------------------
+def test_ews_streaming_brings_a_window_to_the_offers(tmp_path, clock):
+    with live_daemon("ews", tmp_path, clock) as (world, _):
+        wait_for(lambda: all_active(world), 20, "streaming subscriptions on every calendar")
+        streams = world.server.streams
+        assert streams.connections_opened >= 1
+        assert len({s.id for s in streams.subscriptions.values()}) == len(world.calendars)
+        world.put("mette", "w1", "Selvbook", at(0, 9), at(0, 12))
+        wait_for(has_offers(world), 10, "offers from the new window")
+
+
+def test_ews_lost_subscription_is_renewed_and_nothing_is_missed(tmp_path, clock):
+    with live_daemon("ews", tmp_path, clock) as (world, _):
+        wait_for(lambda: all_active(world), 20, "streaming subscriptions")
+        streams = world.server.streams
+        mette = world.calendar("mette")
+        old = streams.of(mette)[0].id
+        streams.expire(mette)  # gone: the change below reaches no subscription
+        world.put("mette", "w1", "Selvbook", at(0, 9), at(0, 12))
+        wait_for(lambda: [s for s in streams.of(mette) if s.id != old], 10, "a new subscription")
+        wait_for(has_offers(world), 10, "offers after subscribing again")
+
+
+def test_ews_connections_are_reopened_when_the_server_closes_them(tmp_path, clock):
+    def short(server):
+        server.streams.minute = 0.3  # every connection closes after 0.3 s
+
+    with live_daemon(
+        "ews", tmp_path, clock, push_extra={"ews_connection_minutes": 1}, prepare=short
+    ) as (world, _):
+        wait_for(lambda: all_active(world), 20, "streaming subscriptions")
+        streams = world.server.streams
+        opened = streams.connections_opened
+        wait_for(lambda: streams.connections_opened >= opened + 3, 10, "reconnections")
+        world.put("mette", "w1", "Selvbook", at(0, 9), at(0, 12))
+        wait_for(has_offers(world), 10, "offers through the reopened connection")
+
+
+def test_ews_refused_streaming_falls_back_to_polling(tmp_path, clock):
+    def refuse(server):
+        server.streams.enabled = False
+
+    with live_daemon("ews", tmp_path, clock, poll_seconds=0.3, prepare=refuse) as (world, _):
+        wait_for(
+            lambda: (
+                (rows := subscriptions(world))
+                and len(rows) == len(world.calendars)
+                and all(r.state == "broken" for r in rows.values())
+            ),
+            20,
+            "every subscription refused",
+        )
+        assert (
+            "ErrorExceededSubscriptionCount"
+            in subscriptions(world)[world.calendar("mette")].last_error
+        )
+        assert not world.engine.push.healthy(world.calendar("mette"))
+        world.put("mette", "w1", "Selvbook", at(0, 9), at(0, 12))
+        wait_for(has_offers(world), 10, "offers through polling")
