@@ -11,7 +11,7 @@ operation displaces is ``rehousing``'s job.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -47,7 +47,12 @@ if TYPE_CHECKING:
 FEATURE_NAMES = {"wheelchair": "kørestolsadgang", "video": "videoudstyr"}
 MAX_REASON = 500
 MAX_BLOCK = timedelta(days=366)
+MAX_REPEATS = 260  # a year of working days
 __all__ = ["CONFLICT_BLOCKED", "CONFLICT_DISPLACED", "CoordinationService", "Rehoused"]
+
+
+class _DryRun(Exception):
+    """Rolls a preview's transaction back."""
 
 
 @dataclass(frozen=True)
@@ -129,7 +134,7 @@ class CoordinationService:
             target = room_id or (alloc.room_id if alloc else None)
             if target is None:
                 raise InvalidError(
-                    "Samtalen har intet lokale: vælg det lokale, den skal fastgøres i",
+                    "Samtalen har intet lokale: vælg det lokale, den skal låses til",
                     code="room_required",
                 )
             if alloc is not None and alloc.room_id == target:
@@ -151,20 +156,18 @@ class CoordinationService:
             pinned = [b for a, b in in_the_way if a.pinned]
             if pinned:
                 raise ConflictError(
-                    f"{self._room_name(target)} er fastgjort til samtale {pinned[0].reference} "
+                    f"{self._room_name(target)} er låst til samtale {pinned[0].reference} "
                     "på det tidspunkt",
                     code="room_pinned",
                 )
             previous = alloc.room_id if alloc else None
             for other_alloc, _ in in_the_way:
-                self._release(
-                    other_alloc, now, f"fortrængt af fastgjort samtale {booking.reference}"
-                )
+                self._release(other_alloc, now, f"fortrængt af låst samtale {booking.reference}")
             if alloc is not None:
-                self._release(alloc, now, f"fastgjort i {target}")
+                self._release(alloc, now, f"låst til {target}")
             s.flush()
             room_ops.insert_allocation(
-                s, booking, target, now, pinned=True, reason=reason or "fastgjort"
+                s, booking, target, now, pinned=True, reason=reason or "låst til lokalet"
             )
             s.flush()
             rehoused = self.rehousing.rehouse(
@@ -172,7 +175,7 @@ class CoordinationService:
                 [b for _, b in in_the_way],
                 now,
                 actor=actor,
-                reason=f"fortrængt af fastgjort samtale {booking.reference}",
+                reason=f"fortrængt af låst samtale {booking.reference}",
                 conflict=CONFLICT_DISPLACED,
                 released={b.id: a.room_id for a, b in in_the_way},
             )
@@ -302,67 +305,109 @@ class CoordinationService:
         """Take the room out of use for [start, end) (maintenance, a course). Conversations
         that hold it then (and have not ended) get other rooms from the allocator, or become
         conflicts; a pinned one loses its pin with the room."""
+        return self.block_periods(room_id, [(start, end)], actor=actor, reason=reason)[0]
+
+    def block_periods(
+        self,
+        room_id: str,
+        periods: Sequence[tuple[datetime, datetime]],
+        *,
+        actor: str,
+        reason: str,
+        dry_run: bool = False,
+    ) -> list[BlockChange]:
+        """Block the room for each period (a repeating block) in one transaction: all of them
+        or none. With ``dry_run`` everything is worked out exactly as it would be and then
+        rolled back, so a coordinator sees what the block would move or leave without a room
+        before confirming it."""
         reason = check_reason(reason, required=True)
         self._room(room_id)
-        if start.tzinfo is None or end.tzinfo is None:
-            raise InvalidError("Tidspunkter skal have en tidszone", code="naive_time")
-        if end <= start:
-            raise InvalidError("Slutningen skal ligge efter starten", code="invalid_period")
-        if end - start > MAX_BLOCK:
-            raise InvalidError("En blokering kan højst vare et år", code="invalid_period")
+        if not periods:
+            raise InvalidError("Der er ingen perioder at blokere", code="invalid_period")
+        if len(periods) > MAX_REPEATS:
+            raise InvalidError(
+                f"En gentaget blokering kan højst have {MAX_REPEATS} gentagelser",
+                code="invalid_period",
+            )
         now = self.clock()
-        if end <= now:
-            raise InvalidError("Perioden er allerede forbi", code="invalid_period")
-        with self._write() as s:
-            block = RoomBlockRow(
-                room_id=room_id,
-                start=start,
-                end=end,
-                reason=reason,
-                created_by=actor,
-                created_at=now,
-                active=True,
-            )
-            s.add(block)
-            s.flush()
-            affected = [
-                booking
-                for _, booking in s.execute(
-                    select(RoomAllocationRow, BookingRow)
-                    .join(BookingRow, BookingRow.id == RoomAllocationRow.booking_id)
-                    .where(
-                        RoomAllocationRow.room_id == room_id,
-                        RoomAllocationRow.active,
-                        RoomAllocationRow.start < end,
-                        RoomAllocationRow.end > start,
-                        RoomAllocationRow.end > now,
-                    )
-                ).all()
-            ]
-            rehoused = self.rehousing.rehouse(
-                s,
-                affected,
-                now,
-                actor=actor,
-                reason=f"lokalet er blokeret: {reason}",
-                conflict=CONFLICT_BLOCKED,
-            )
-            audit(
-                s,
-                actor,
-                "room.blocked",
-                now,
-                room_id=room_id,
-                reason=reason,
-                block_id=block.id,
-                start=start.isoformat(),
-                end=end.isoformat(),
-                moved={r.booking_id: r.room_id for r in rehoused if r.room_id},
-                conflicts=[r.booking_id for r in rehoused if r.room_id is None],
-            )
-            change = BlockChange(block.id, room_id, start, end, True, rehoused)
+        for start, end in periods:
+            if start.tzinfo is None or end.tzinfo is None:
+                raise InvalidError("Tidspunkter skal have en tidszone", code="naive_time")
+            if end <= start:
+                raise InvalidError("Slutningen skal ligge efter starten", code="invalid_period")
+            if end - start > MAX_BLOCK:
+                raise InvalidError("En blokering kan højst vare et år", code="invalid_period")
+            if end <= now:
+                raise InvalidError("Perioden er allerede forbi", code="invalid_period")
+        changes: list[BlockChange] = []
+        try:
+            with self._write() as s:
+                for start, end in periods:
+                    changes.append(self._block(s, room_id, start, end, now, actor, reason))
+                if dry_run:
+                    raise _DryRun()
+        except _DryRun:
+            return changes
         self._notify()
-        return change
+        return changes
+
+    def _block(
+        self,
+        s: Session,
+        room_id: str,
+        start: datetime,
+        end: datetime,
+        now: datetime,
+        actor: str,
+        reason: str,
+    ) -> BlockChange:
+        block = RoomBlockRow(
+            room_id=room_id,
+            start=start,
+            end=end,
+            reason=reason,
+            created_by=actor,
+            created_at=now,
+            active=True,
+        )
+        s.add(block)
+        s.flush()
+        affected = [
+            booking
+            for _, booking in s.execute(
+                select(RoomAllocationRow, BookingRow)
+                .join(BookingRow, BookingRow.id == RoomAllocationRow.booking_id)
+                .where(
+                    RoomAllocationRow.room_id == room_id,
+                    RoomAllocationRow.active,
+                    RoomAllocationRow.start < end,
+                    RoomAllocationRow.end > start,
+                    RoomAllocationRow.end > now,
+                )
+            ).all()
+        ]
+        rehoused = self.rehousing.rehouse(
+            s,
+            affected,
+            now,
+            actor=actor,
+            reason=f"lokalet er blokeret: {reason}",
+            conflict=CONFLICT_BLOCKED,
+        )
+        audit(
+            s,
+            actor,
+            "room.blocked",
+            now,
+            room_id=room_id,
+            reason=reason,
+            block_id=block.id,
+            start=start.isoformat(),
+            end=end.isoformat(),
+            moved={r.booking_id: r.room_id for r in rehoused if r.room_id},
+            conflicts=[r.booking_id for r in rehoused if r.room_id is None],
+        )
+        return BlockChange(block.id, room_id, start, end, True, rehoused)
 
     def release_block(self, block_id: int, *, actor: str, reason: str = "") -> BlockChange:
         """End a block. Conversations at the site that have no room during the block's period

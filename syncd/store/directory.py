@@ -3,6 +3,8 @@ reading it back as domain values the operations keep in memory."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -136,6 +138,7 @@ class DirectoryIndex:
     caseworkers_by_calendar: dict[str, Caseworker] = field(init=False)
     rooms_by_calendar: dict[str, Room] = field(init=False)
     room_specs_by_site: dict[str, list[RoomSpec]] = field(init=False)  # as the allocator sees them
+    caseworker_labels: dict[str, str] = field(init=False)  # names told apart, for screens
 
     def __post_init__(self) -> None:
         d = self.directory
@@ -152,3 +155,33 @@ class DirectoryIndex:
             site: [RoomSpec(r.id, r.site_id, r.capacity, r.features, r.floor) for r in rooms]
             for site, rooms in self.rooms_by_site.items()
         }
+        self.caseworker_labels = caseworker_labels(d.caseworkers)
+
+
+def caseworker_labels(caseworkers: Iterable[Caseworker]) -> dict[str, str]:
+    """What screens call each caseworker: the name, and where two share it, the team too
+    ("Tina Madsen (Dagpenge)"), or the id (their initials) when the team does not tell them
+    apart either."""
+    people = list(caseworkers)
+    by_name: dict[str, list[Caseworker]] = {}
+    for c in people:
+        by_name.setdefault(c.name.casefold(), []).append(c)
+    labels = {}
+    for c in people:
+        namesakes = by_name[c.name.casefold()]
+        if len(namesakes) == 1:
+            labels[c.id] = c.name
+        elif c.team and sum(1 for o in namesakes if o.team == c.team) == 1:
+            labels[c.id] = f"{c.name} ({c.team})"
+        else:
+            labels[c.id] = f"{c.name} ({c.id})"
+    return labels
+
+
+def natural_key(text: str) -> tuple[object, ...]:
+    """Sort key that puts L2 before L10 (numbers compared as numbers)."""
+    return tuple(
+        (0, int(part), "") if part.isdigit() else (1, 0, part.casefold())
+        for part in re.split(r"(\d+)", text)
+        if part
+    )

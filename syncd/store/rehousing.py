@@ -36,9 +36,7 @@ if TYPE_CHECKING:
     from syncd.runtime import Runtime
 
 CONFLICT_BLOCKED = "Mødelokalet er blokeret, og intet andet egnet lokale er ledigt"
-CONFLICT_DISPLACED = (
-    "Lokalet blev givet til en fastgjort samtale, og intet andet egnet lokale er ledigt"
-)
+CONFLICT_DISPLACED = "Lokalet blev givet til en låst samtale, og intet andet egnet lokale er ledigt"
 # Conflicts that are about the room only: solved once the conversation has a room again.
 ROOM_CONFLICTS = frozenset(
     {

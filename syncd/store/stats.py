@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from mappings.privacy import redact_cpr
 from syncd.domain.holidays import is_closed
 from syncd.domain.model import LIVE_STATUSES, BookingStatus, CancelledBy, Mode
-from syncd.store.directory import DirectoryIndex
+from syncd.store.directory import DirectoryIndex, natural_key
 from syncd.store.tables import (
     AuditRow,
     BookingRow,
@@ -145,7 +145,7 @@ def _conversation(
         booking_id=b.id,
         reference=b.reference,
         caseworker_id=b.caseworker_id,
-        caseworker_name=cw.name if cw else b.caseworker_id,
+        caseworker_name=index.caseworker_labels.get(b.caseworker_id, b.caseworker_id),
         team=cw.team if cw else None,
         type_code=b.type_code,
         type_title=ctype.title if ctype else b.type_code,
@@ -167,7 +167,7 @@ def site_day(
     """Every room of the site with its conversations (held and confirmed), blocks and foreign
     meetings on the local day."""
     site = index.sites[site_id]
-    rooms = index.rooms_by_site.get(site_id, [])
+    rooms = sorted(index.rooms_by_site.get(site_id, []), key=lambda r: natural_key(r.name))
     room_ids = [r.id for r in rooms]
     lo, hi = day_bounds(day, zone)
     lines = {r.id: RoomLine(r.id, r.name, r.capacity, r.features, r.floor) for r in rooms}
@@ -871,7 +871,7 @@ def allocations_csv(
             "form",
             "bookingreference",
             "status",
-            "fastgjort",
+            "låst",
             "konflikt",
         ],
         rows,

@@ -5,13 +5,13 @@ coordination service, which audits it under the signed-in user's name."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, Response
 
 from syncd.inputs import INT_MAX, day_in_window
-from syncd.store.coordination import BlockChange, Rehoused, RoomChange
+from syncd.store.coordination import MAX_REPEATS, BlockChange, Rehoused, RoomChange
 from syncd.store.errors import BookingError, InvalidError
 from syncd.web.deps import Coordinator, Dashboard, User, dashboard, safe_next, wants_json
 from syncd.web.edges import refusal
@@ -66,7 +66,7 @@ def pin(
         request,
         lambda d: _changed(
             d, d.coordination().pin(booking_id, room_id or None, actor=user.actor, reason=reason),
-            "fastgjort i",
+            "låst til",
         ),
         back,
     )  # fmt: skip
@@ -82,7 +82,7 @@ def unpin(
 ) -> Response:
     def run(d: Dashboard) -> str:
         change = d.coordination().unpin(booking_id, actor=user.actor, reason=reason)
-        return f"{change.reference} er ikke længere fastgjort."
+        return f"{change.reference} er ikke længere låst til lokalet."
 
     return _respond(request, run, back)
 
@@ -137,6 +137,50 @@ def _block_message(d: Dashboard, change: BlockChange, verb: str) -> str:
     return f"{_room_name(d, change.room_id)} er {verb} {period}.{_rehoused(d, change.rehoused)}"
 
 
+REPEATS = {"": "Gentages ikke", "workdays": "Hver hverdag", "weekly": "Hver uge"}
+
+
+def _periods(
+    d: Dashboard, start: str, end: str, repeat: str, until: str
+) -> list[tuple[datetime, datetime]]:
+    """The block's periods: one, or one per working day / week up to and including ``until``
+    (wall-clock times kept across daylight saving changes)."""
+    first, last = _local(d, start, "start"), _local(d, end, "slut")
+    if repeat not in REPEATS:
+        raise InvalidError("Ukendt gentagelse")
+    if not repeat:
+        return [(first, last)]
+    try:
+        stop = date.fromisoformat(until)
+    except ValueError:
+        raise InvalidError("Angiv hvornår gentagelsen slutter") from None
+    if not day_in_window(stop):
+        raise InvalidError("Sidste dag skal ligge mellem år 2000 og 2099")
+    step = timedelta(days=7 if repeat == "weekly" else 1)
+    zone = d.rt.zone
+    a, b = first.astimezone(zone).replace(tzinfo=None), last.astimezone(zone).replace(tzinfo=None)
+    periods = []
+    while a.date() <= stop:
+        if repeat == "weekly" or a.weekday() < 5:
+            periods.append((a.replace(tzinfo=zone), b.replace(tzinfo=zone)))
+        a, b = a + step, b + step
+        if len(periods) > MAX_REPEATS:
+            raise InvalidError(f"Højst {MAX_REPEATS} gentagelser")
+    return periods
+
+
+def _blocks_message(d: Dashboard, changes: list[BlockChange], verb: str) -> str:
+    if len(changes) == 1:
+        return _block_message(d, changes[0], verb)
+    f = d.formats
+    first, last = changes[0], changes[-1]
+    rehoused = tuple(r for c in changes for r in c.rehoused)
+    return (
+        f"{_room_name(d, first.room_id)} er {verb} {len(changes)} gange, "
+        f"{f.stamp(first.start)}–{f.stamp(last.end)}.{_rehoused(d, rehoused)}"
+    )
+
+
 @router.post("/block")
 def block(
     request: Request,
@@ -144,17 +188,64 @@ def block(
     start: str = Form(...),
     end: str = Form(...),
     reason: str = Form(""),
+    repeat: str = Form(""),
+    until: str = Form(""),
     back: str = Form(""),
     user: User = Coordinator,
 ) -> Response:
     def run(d: Dashboard) -> str:
-        change = d.coordination().block_room(
-            room_id, _local(d, start, "start"), _local(d, end, "slut"), actor=user.actor,
-            reason=reason,
-        )  # fmt: skip
-        return _block_message(d, change, "blokeret")
+        changes = d.coordination().block_periods(
+            room_id, _periods(d, start, end, repeat, until), actor=user.actor, reason=reason
+        )
+        return _blocks_message(d, changes, "blokeret")
 
     return _respond(request, run, back)
+
+
+@router.post("/block-preview")
+def block_preview(
+    request: Request,
+    room_id: str = Form(...),
+    start: str = Form(...),
+    end: str = Form(...),
+    reason: str = Form(""),
+    repeat: str = Form(""),
+    until: str = Form(""),
+    user: User = Coordinator,
+) -> Response:
+    """What the block would do, worked out exactly as the block itself and rolled back:
+    which conversations move where, and which would be left without a room."""
+    d = dashboard(request)
+    try:
+        changes = d.coordination().block_periods(
+            room_id, _periods(d, start, end, repeat, until), actor=user.actor, reason=reason,
+            dry_run=True,
+        )  # fmt: skip
+    except BookingError as exc:
+        return refusal(exc.status, exc.message, exc.code)
+    f = d.formats
+    rehoused = [r for c in changes for r in c.rehoused]
+    views = {r.booking_id: d.rt.bookings.get(r.booking_id) for r in rehoused}
+
+    def line(r: Rehoused) -> dict[str, str]:
+        v = views[r.booking_id]
+        return {
+            "reference": r.reference,
+            "time": f"{f.short_day(v.start)} {f.hm(v.start)}–{f.hm(v.end)}",
+            "room": _room_name(d, r.room_id),
+        }
+
+    moved = [line(r) for r in rehoused if r.room_id]
+    lost = [line(r) for r in rehoused if r.room_id is None]
+    periods = len(changes)
+    summary = (
+        f"{_room_name(d, room_id)} blokeres {periods} gang{'e' if periods > 1 else ''}: "
+        f"{len(moved)} samtale{'r' if len(moved) != 1 else ''} flyttes, "
+        f"{len(lost)} står uden lokale."
+    )
+    return JSONResponse(
+        {"ok": True, "message": summary, "periods": periods, "moved": moved, "lost": lost}
+    )
 
 
 @router.post("/release-block")
@@ -182,6 +273,6 @@ def retry(
     def run(d: Dashboard) -> str:
         booking_id = d.coordination().retry_outbox(outbox_id, actor=user.actor)
         view = d.rt.bookings.get(booking_id)
-        return f"Kalenderskrivningen for {view.reference} prøves igen nu."
+        return f"Kalenderopdateringen for {view.reference} prøves igen nu."
 
     return _respond(request, run, back)

@@ -160,7 +160,7 @@ async def coordinator(request: Request) -> User:
         value = form.get("csrf")
         token = value if isinstance(value, str) else None
     if not same_token(token, user.csrf):
-        raise Refused(403, "Ugyldig eller manglende CSRF-token. Genindlæs siden.")
+        raise Refused(403, "Ugyldigt eller manglende CSRF-token. Genindlæs siden.")
     if not user.can_change:
         raise Refused(403, "Din rolle giver kun læseadgang")
     return user

@@ -166,7 +166,7 @@ def _feed(d: Dashboard, room_ids: list[str], name: str) -> Response:
         ev.add(
             "description",
             f"Bookingreference: {b.reference}\nForm: {MODES.get(b.mode, b.mode)}"
-            + ("\nFastgjort lokale" if alloc.pinned else ""),
+            + ("\nLåst til lokalet" if alloc.pinned else ""),
         )
         ev.add("transp", "OPAQUE")
         cal.add_component(ev)

@@ -14,15 +14,15 @@ MONTHS = [
 MODES = {"in_person": "fremmøde", "phone": "telefon", "video": "video"}
 FEATURES = {"wheelchair": "kørestolsadgang", "video": "videoudstyr"}
 ACTIONS = {
-    "room.pinned": "fastgjorde",
-    "room.unpinned": "løsnede",
+    "room.pinned": "låste",
+    "room.unpinned": "låste op for",
     "room.assigned": "flyttede",
     "room.found": "fandt lokale til",
     "room.moved": "omplacerede",
     "room.reallocated": "omplacerede",
     "room.blocked": "blokerede",
     "room.unblocked": "ophævede blokering af",
-    "outbox.retried": "genstartede kalenderskrivning for",
+    "outbox.retried": "prøvede kalenderopdateringen igen for",
     "booking.confirmed": "bookede",
     "booking.cancelled": "aflyste",
     "booking.rebooked": "ombookede",

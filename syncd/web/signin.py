@@ -71,7 +71,7 @@ def logout(request: Request, csrf: str = Form("")) -> Response:
     user = current_user(request)
     check_origin(request)
     if user is not None and not same_token(csrf, user.csrf):
-        raise Refused(403, "Ugyldig eller manglende CSRF-token. Genindlæs siden.")
+        raise Refused(403, "Ugyldigt eller manglende CSRF-token. Genindlæs siden.")
     response = RedirectResponse(f"{base_path(request)}/login", status_code=303)
     response.delete_cookie(Sessions.COOKIE, path=base_path(request) or "/")
     return response

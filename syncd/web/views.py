@@ -123,6 +123,7 @@ def today_context(d: Dashboard, site_id: str, day: date) -> dict[str, Any]:
         "view": view,
         "day": day,
         "place": lambda a, b: place(view, a, b),
+        "merged_blocks": merged_blocks,
         "now_place": place(view, now, now) if view.start <= now < view.end else None,
         "attention": attention,
         "blocks": blocks,
@@ -131,13 +132,43 @@ def today_context(d: Dashboard, site_id: str, day: date) -> dict[str, Any]:
         "summary": {
             "with_room": sum(1 for c in conversations if c.status == "confirmed"),
             "held": sum(1 for c in conversations if c.status == "held"),
-            "without_room": sum(1 for c in todays_attention if c.room_id is None),
-            "conflicts": sum(1 for c in todays_attention if c.conflict),
+            # A conversation without a room is counted there only, not again as a conflict.
+            "without_room": sum(1 for c in todays_attention if _roomless(c)),
+            "conflicts": sum(1 for c in todays_attention if c.conflict and not _roomless(c)),
             "pinned": sum(1 for c in conversations if c.pinned),
         },
         "room_feeds": {r.room_id: d.feed_token("room", r.room_id) for r in view.rooms},
         "site_feed": d.feed_token("site", site_id),
     }
+
+
+def _roomless(c: stats.Conversation) -> bool:
+    return c.room_id is None and c.mode == "in_person"
+
+
+@dataclass(frozen=True)
+class BlockSpan:
+    """Overlapping blocks of one room drawn as one span that keeps every reason."""
+
+    start: datetime
+    end: datetime
+    reasons: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        return "; ".join(self.reasons)
+
+
+def merged_blocks(blocks: list[stats.Block]) -> list[BlockSpan]:
+    spans: list[BlockSpan] = []
+    for b in sorted(blocks, key=lambda b: (b.start, b.end)):
+        if spans and b.start < spans[-1].end:
+            last = spans[-1]
+            reasons = last.reasons + ((b.reason,) if b.reason not in last.reasons else ())
+            spans[-1] = BlockSpan(last.start, max(last.end, b.end), reasons)
+        else:
+            spans.append(BlockSpan(b.start, b.end, (b.reason,)))
+    return spans
 
 
 @router.get("/today", response_class=HTMLResponse)

@@ -198,7 +198,7 @@ def test_coordinator_needs_the_csrf_token_and_same_origin(server, web_rt):
         assert r.status_code == 200, r.text
         assert r.json() == {
             "ok": True,
-            "message": f"{booking.reference} er fastgjort i Mødelokale {booking.room_id}.",
+            "message": f"{booking.reference} er låst til Mødelokale {booking.room_id}.",
         }
         # A refused operation comes back as a Danish message with the store's status.
         r = anne.post(
@@ -209,7 +209,7 @@ def test_coordinator_needs_the_csrf_token_and_same_origin(server, web_rt):
         assert r.status_code == 422 and r.json()["message"].startswith("Samtalen er allerede i")
         # Without script the same form answers with a page.
         r = anne.post("/dashboard/actions/unpin", data={"booking_id": booking.id, "csrf": csrf})
-        assert r.status_code == 200 and "ikke længere fastgjort" in r.text
+        assert r.status_code == 200 and "ikke længere låst" in r.text
 
 
 def test_tampered_or_foreign_cookies_are_ignored(server):

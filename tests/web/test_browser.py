@@ -77,21 +77,21 @@ def test_pin_a_conversation_from_its_dialog(server, web_rt, context):
     # Pin her into Lars's room: his conversation makes way.
     dialog.get_by_label("Lokale").select_option(other.room_id)
     dialog.get_by_label("Begrundelse").fill("borgeren bruger rollator")
-    dialog.get_by_role("button", name="Fastgør her").click()
+    dialog.get_by_role("button", name="Lås her").click()
     expect(page.locator("#toast")).to_contain_text(
-        f"{talk.reference} er fastgjort i Mødelokale {other.room_id}"
+        f"{talk.reference} er låst til Mødelokale {other.room_id}"
     )
     expect(dialog).to_be_hidden()
     pinned_block = conversation(page, talk.id, other.room_id)
     expect(pinned_block).to_have_class(re.compile(r"\bpinned\b"))
     expect(conversation(page, other.id, talk.room_id)).to_be_visible()
-    expect(page.locator("#audit")).to_contain_text("fastgjorde")
+    expect(page.locator("#audit")).to_contain_text("låste")
     assert pinned(web_rt, talk.id) and room_of(web_rt, talk.id) == other.room_id
 
     # And loosen it again.
     pinned_block.click()
     expect(dialog.locator('[data-show="pinned"].tag')).to_be_visible()
-    dialog.get_by_role("button", name="Løsn fastgørelse").click()
+    dialog.get_by_role("button", name="Lås op").click()
     expect(conversation(page, talk.id, other.room_id)).not_to_have_class(re.compile(r"\bpinned\b"))
     assert not pinned(web_rt, talk.id)
 
@@ -114,6 +114,13 @@ def test_block_a_room_and_watch_the_conversation_move(server, web_rt, context):
         form.get_by_label("Til").fill("2026-12-01T12:00")
         form.get_by_label("Begrundelse").fill("Maling af vægge")
         form.get_by_role("button", name="Bloker lokale").click()
+        # Nothing is blocked before the coordinator has seen what it will move.
+        preview = page.locator("#block-preview")
+        expect(preview).to_be_visible()
+        expect(preview).to_contain_text("1 samtale flyttes, 0 står uden lokale")
+        expect(preview.locator('[data-list="moved"]')).to_contain_text(talk.reference)
+        assert room_of(web_rt, talk.id) == talk.room_id
+        preview.get_by_role("button", name="Bloker", exact=True).click()
         expect(page.locator("#toast")).to_contain_text(
             f"er blokeret 1/12 08:00–1/12 12:00. Flyttet: {talk.reference}"
         )
@@ -155,7 +162,7 @@ def test_viewer_sees_everything_but_cannot_change_anything(server, web_rt, conte
     conversation(page, talks[0].id).click()
     dialog = page.locator("#conversation-dialog")
     expect(dialog).to_contain_text("Du har læseadgang")
-    expect(dialog.locator("button", has_text="Fastgør")).to_have_count(0)
+    expect(dialog.locator("button", has_text="Lås")).to_have_count(0)
     page.keyboard.press("Escape")
 
     # A forged request from the viewer's own page, with her valid CSRF token, is refused.

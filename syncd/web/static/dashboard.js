@@ -90,10 +90,65 @@
   if (document.querySelector("[data-fragment]")) connect();
 
   // -- actions ---------------------------------------------------------------------------
+  async function post(url, data) {
+    const response = await fetch(url, {
+      method: "POST",
+      body: data,
+      credentials: "same-origin",
+      headers: { ...FETCH, "X-CSRF-Token": csrf },
+    });
+    let body = {};
+    try { body = await response.json(); } catch (_) { /* not JSON */ }
+    return { ok: response.ok, status: response.status, body };
+  }
+
+  // A block is previewed before it is made: what moves where, and what is left without a room.
+  const preview = document.getElementById("block-preview");
+  async function previewBlock(form) {
+    const data = new FormData(form);
+    let result;
+    try {
+      result = await post(base + "/actions/block-preview", data);
+    } catch (_) {
+      say("Serveren kan ikke nås. Prøv igen.", false);
+      return;
+    }
+    if (!result.ok) { say(result.body.message || `Fejl (${result.status})`, false); return; }
+    const b = result.body;
+    preview.querySelector('[data-field="message"]').textContent = b.message;
+    for (const kind of ["moved", "lost"]) {
+      const list = preview.querySelector(`[data-list="${kind}"]`);
+      list.replaceChildren(...b[kind].map((c) => {
+        const li = document.createElement("li");
+        li.textContent = kind === "moved" ? `${c.reference} · ${c.time} → ${c.room}` : `${c.reference} · ${c.time}`;
+        return li;
+      }));
+      preview.querySelector(`[data-show="${kind}"]`).hidden = b[kind].length === 0;
+    }
+    preview.showModal();
+  }
+  if (preview) {
+    preview.addEventListener("click", (event) => {
+      const button = event.target.closest("button[data-action]");
+      if (!button) return;
+      preview.close();
+      if (button.dataset.action === "confirm-block") {
+        const form = document.getElementById("block-form");
+        form.dataset.confirmed = "1";
+        form.requestSubmit();
+      }
+    });
+  }
+
   document.addEventListener("submit", async (event) => {
     const form = event.target.closest("form.js-action");
     if (!form) return;
     event.preventDefault();
+    if (form.id === "block-form" && preview && form.dataset.confirmed !== "1") {
+      previewBlock(form);
+      return;
+    }
+    delete form.dataset.confirmed;
     const submitter = event.submitter;
     const url = submitter && submitter.hasAttribute("formaction") ? submitter.formAction : form.action;
     const data = new FormData(form, submitter);
@@ -138,6 +193,55 @@
     dialog.querySelectorAll("[data-show]").forEach((el) => { el.hidden = !c[el.dataset.show]; });
     dialog.querySelectorAll('input[name="reason"]').forEach((el) => { el.value = ""; });
     dialog.showModal();
+  });
+
+  // -- drag and drop: another room the same day, through the dialog's own "move" action --
+  let dragged = null;
+  document.addEventListener("dragstart", (event) => {
+    const chip = event.target.closest("[data-booking][draggable]");
+    if (!chip) return;
+    dragged = chip;
+    event.dataTransfer.effectAllowed = "move";
+    event.dataTransfer.setData("text/plain", chip.dataset.booking);
+    chip.classList.add("dragging");
+  });
+  document.addEventListener("dragend", () => {
+    if (dragged) dragged.classList.remove("dragging");
+    document.querySelectorAll(".drop-over").forEach((el) => el.classList.remove("drop-over"));
+    dragged = null;
+  });
+  document.addEventListener("dragover", (event) => {
+    const target = event.target.closest("[data-drop-room]");
+    if (!target || !dragged) return;
+    event.preventDefault();
+    document.querySelectorAll(".drop-over").forEach((el) => { if (el !== target) el.classList.remove("drop-over"); });
+    target.classList.add("drop-over");
+  });
+  document.addEventListener("drop", async (event) => {
+    const target = event.target.closest("[data-drop-room]");
+    if (!target || !dragged) return;
+    event.preventDefault();
+    target.classList.remove("drop-over");
+    const c = JSON.parse(dragged.dataset.conversation);
+    const room = target.dataset.dropRoom;
+    if (target.dataset.day !== dragged.dataset.day) {
+      say("En samtale kan kun flyttes til et andet lokale samme dag. Tidspunktet ændres ved ombooking.", false);
+      return;
+    }
+    if (room === c.room) return;
+    const data = new FormData();
+    data.set("csrf", csrf);
+    data.set("booking_id", c.id);
+    data.set("room_id", room);
+    data.set("reason", "flyttet ved træk på oversigten");
+    data.set("back", location.pathname + location.search);
+    try {
+      const result = await post(base + "/actions/move", data);
+      say(result.body.message || `Fejl (${result.status})`, result.ok);
+      if (result.ok) refreshTopics(null);
+    } catch (_) {
+      say("Serveren kan ikke nås. Prøv igen.", false);
+    }
   });
 
   // -- small conveniences ----------------------------------------------------------------
