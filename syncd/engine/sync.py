@@ -288,7 +288,7 @@ class CalendarSync:
             declined = readback.room_declined(s, rt.index, booking, item.attendee_status)
             if declined is not None:
                 why = self._decline_reason(booking, declined, now)
-                audit(s, "syncd", "room.declined", now, booking_id=booking.id,
+                audit(s, readback.ACTOR, "room.declined", now, booking_id=booking.id,
                       room_id=declined, reason=why)  # fmt: skip
                 report.rooms_lost += readback.displace(
                     s, rt.index, [booking], now, rt.zone, reason=why,

@@ -20,6 +20,7 @@ ACTIONS = {
     "room.found": "fandt lokale til",
     "room.moved": "omplacerede",
     "room.reallocated": "omplacerede",
+    "room.declined": "fik afslag fra lokalet på",
     "room.blocked": "blokerede",
     "room.unblocked": "ophævede blokering af",
     "outbox.retried": "prøvede kalenderopdateringen igen for",

@@ -244,3 +244,19 @@ def test_live_stream_reports_what_a_page_missed(server, web_rt):
             data, ident = next_change(stream)
             # Not a replay of the old change (that would carry the hello's id): the new one.
             assert data == '["bookings"]' and ident != hello_id
+
+
+def test_a_rooms_decline_shows_with_its_reason(server, web_rt):
+    """The engine records a room mailbox's decline with why (see syncd.store.readback)."""
+    from syncd.store.journal import audit
+    from syncd.store.readback import ACTOR, decline_reason
+
+    [talk, *_] = three_bookings(web_rt)
+    now = web_rt.clock()
+    reason = decline_reason(talk.start, now, 7, "Mødelokale L9")
+    with web_rt.db.write() as s:
+        audit(s, ACTOR, "room.declined", now, booking_id=talk.id, room_id="L9", reason=reason)
+    with sign_in(server, "anne") as anne:
+        audit_html = anne.get("/dashboard/fragments/audit").text
+    assert "fik afslag fra lokalet på" in audit_html and talk.reference in audit_html
+    assert "uden for lokalets bookingvindue" in audit_html
