@@ -20,6 +20,11 @@ class Client:
     def staff(self) -> bool:
         return "staff" in self.scopes
 
+    @property
+    def owner(self) -> str | None:
+        """Whose bookings the key acts on: its own; None (anyone's) for a staff key."""
+        return None if self.staff else self.name
+
 
 class ApiKeys:
     def __init__(self, hashed: dict[str, Client]) -> None:

@@ -91,6 +91,16 @@ def check_citizen_ref(citizen_ref: str) -> str:
     return ref
 
 
+def check_owner(client: str | None, owner: str | None, booking_id: str) -> None:
+    """A booking belongs to the API client that made it. ``owner`` is the caller; None is a
+    door that may act on any booking (a staff key, the dashboard, the command line)."""
+    if owner is not None and client != owner:
+        raise ForbiddenError(
+            f"booking {booking_id!r} was made by another client; a staff key is needed",
+            code="not_your_booking",
+        )
+
+
 def check_text(text: str, field: str = "reason", limit: int = 500) -> str:
     """Free text from any door (API, dashboard, CLI) lands in the audit log and on screens:
     short, and never a CPR number in any of its written forms."""
@@ -154,11 +164,12 @@ class BookingService:
 
     # -- reads -------------------------------------------------------------------------------
 
-    def get(self, booking_id: str) -> BookingView:
+    def get(self, booking_id: str, *, owner: str | None = None) -> BookingView:
         with self.db.read() as s:
             booking = s.get(BookingRow, booking_id)
             if booking is None:
                 raise NotFoundError(f"no booking or hold {booking_id!r}", code="booking_not_found")
+            check_owner(booking.client, owner, booking_id)
             return self._view(s, booking, _LOOKUP)
 
     # -- writes ------------------------------------------------------------------------------
@@ -231,11 +242,14 @@ class BookingService:
             return _view_of(booking, room)
 
     @_notifies
-    def confirm(self, hold_id: str, *, client: str = "api") -> BookingView:
+    def confirm(
+        self, hold_id: str, *, client: str = "api", owner: str | None = None
+    ) -> BookingView:
         now = self.clock()
         with self.db.write() as s:
             conn = s.connection()
             hold = self._locked_hold(conn, hold_id)
+            check_owner(hold.client, owner, hold_id)
             if hold.status == BookingStatus.CONFIRMED.value:
                 return _view_of(hold, hold.room_id)  # a retried confirm is harmless
             if hold.status != BookingStatus.HELD.value or (
@@ -260,10 +274,13 @@ class BookingService:
             )
             return _view_of(hold, room, status=confirmed, hold_expires_at=None)
 
-    def release(self, hold_id: str, *, client: str = "api") -> BookingView:
+    def release(
+        self, hold_id: str, *, client: str = "api", owner: str | None = None
+    ) -> BookingView:
         now = self.clock()
         with self.db.write() as s:
             booking = self._locked_booking(s, hold_id)
+            check_owner(booking.client, owner, hold_id)
             if booking.status != BookingStatus.HELD.value:
                 if booking.status in (BookingStatus.RELEASED.value, BookingStatus.EXPIRED.value):
                     return self._view(s, booking, None)
@@ -284,11 +301,13 @@ class BookingService:
         by: CancelledBy = CancelledBy.CITIZEN,
         actor: str = "api",
         reason: str = "",
+        owner: str | None = None,
     ) -> BookingView:
         reason = check_text(reason)
         now = self.clock()
         with self.db.write() as s:
             booking = self._locked_booking(s, booking_id)
+            check_owner(booking.client, owner, booking_id)
             if booking.status == BookingStatus.CANCELLED.value:
                 return self._view(s, booking, _LOOKUP)
             if booking.status != BookingStatus.CONFIRMED.value:
@@ -326,13 +345,20 @@ class BookingService:
 
     @_notifies
     def rebook(
-        self, booking_id: str, offer: str, *, client: str = "api", staff: bool = False
+        self,
+        booking_id: str,
+        offer: str,
+        *,
+        client: str = "api",
+        staff: bool = False,
+        owner: str | None = None,
     ) -> BookingView:
         """Move a booking to another offer in one transaction: never two bookings, never none."""
         slot_id, mode = parse_offer_id(offer)
         now = self.clock()
         with self.db.write() as s:
             booking = self._locked_booking(s, booking_id)
+            check_owner(booking.client, owner, booking_id)
             if booking.status != BookingStatus.CONFIRMED.value:
                 raise ConflictError(
                     f"booking is {booking.status}, not confirmed", code="not_confirmed"

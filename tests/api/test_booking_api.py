@@ -137,7 +137,11 @@ def test_restrictions_give_403(api):
     )
     r = api.post("/api/v1/holds", json={"offer_id": offer, "citizen_ref": "x1"})
     assert r.status_code == 403 and r.json()["error"]["code"] == "caseworker_barred"
-    assert api.delete("/api/v1/restrictions/x1").status_code == 204
+    r = api.delete("/api/v1/restrictions/x1")
+    assert r.status_code == 403 and r.json()["error"]["code"] == "staff_only"
+    assert (
+        api.delete("/api/v1/restrictions/x1", headers={"X-API-Key": STAFF_KEY}).status_code == 204
+    )
     assert (
         api.post("/api/v1/holds", json={"offer_id": offer, "citizen_ref": "x1"}).status_code == 201
     )

@@ -13,6 +13,7 @@ TUESDAY = datetime(2026, 12, 1, tzinfo=CPH).date()
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=CPH).astimezone(UTC)
 API_KEY = "test-key-jobnet-0123456789abcdef"
 STAFF_KEY = "test-key-staff-0123456789abcdef"
+OTHER_KEY = "test-key-other-0123456789abcdef"  # a second booking client
 
 
 def at(day_offset: int, hh: int, mm: int = 0) -> datetime:
@@ -27,6 +28,7 @@ def config(database_url: str, **extra: object) -> Config:
         "api": {
             "keys": [
                 {"name": "jobnet", "hash": hash_api_key(API_KEY)},
+                {"name": "other", "hash": hash_api_key(OTHER_KEY)},
                 {
                     "name": "jobcenter",
                     "hash": hash_api_key(STAFF_KEY),

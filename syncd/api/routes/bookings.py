@@ -14,8 +14,8 @@ router = APIRouter()
 
 
 @router.get("/api/v1/bookings/{booking_id}", response_model=BookingOut, responses=ERRORS)
-def get_booking(booking_id: PathId, _: Authed, rt: Rt) -> Response:
-    return booking_json(rt, rt.bookings.get(booking_id))
+def get_booking(booking_id: PathId, who: Authed, rt: Rt) -> Response:
+    return booking_json(rt, rt.bookings.get(booking_id, owner=who.owner))
 
 
 @router.post("/api/v1/bookings/{booking_id}/cancel", response_model=BookingOut, responses=ERRORS)
@@ -27,6 +27,7 @@ def cancel(booking_id: PathId, who: Authed, rt: Rt, body: CancelIn | None = None
             by=CancelledBy.CITIZEN,
             actor=who.name,
             reason=body.reason if body else "",
+            owner=who.owner,
         ),
     )
 
@@ -34,5 +35,8 @@ def cancel(booking_id: PathId, who: Authed, rt: Rt, body: CancelIn | None = None
 @router.post("/api/v1/bookings/{booking_id}/rebook", response_model=BookingOut, responses=ERRORS)
 def rebook(booking_id: PathId, body: RebookIn, who: Authed, rt: Rt) -> Response:
     return booking_json(
-        rt, rt.bookings.rebook(booking_id, body.offer_id, client=who.name, staff=who.staff)
+        rt,
+        rt.bookings.rebook(
+            booking_id, body.offer_id, client=who.name, staff=who.staff, owner=who.owner
+        ),
     )

@@ -26,15 +26,15 @@ def reserve(body: HoldIn, who: Authed, rt: Rt) -> Response:
 
 
 @router.get("/api/v1/holds/{hold_id}", response_model=BookingOut, responses=ERRORS)
-def get_hold(hold_id: PathId, _: Authed, rt: Rt) -> Response:
-    return booking_json(rt, rt.bookings.get(hold_id))
+def get_hold(hold_id: PathId, who: Authed, rt: Rt) -> Response:
+    return booking_json(rt, rt.bookings.get(hold_id, owner=who.owner))
 
 
 @router.post("/api/v1/holds/{hold_id}/confirm", response_model=BookingOut, responses=ERRORS)
 def confirm(hold_id: PathId, who: Authed, rt: Rt) -> Response:
-    return booking_json(rt, rt.bookings.confirm(hold_id, client=who.name))
+    return booking_json(rt, rt.bookings.confirm(hold_id, client=who.name, owner=who.owner))
 
 
 @router.delete("/api/v1/holds/{hold_id}", response_model=BookingOut, responses=ERRORS)
 def release(hold_id: PathId, who: Authed, rt: Rt) -> Response:
-    return booking_json(rt, rt.bookings.release(hold_id, client=who.name))
+    return booking_json(rt, rt.bookings.release(hold_id, client=who.name, owner=who.owner))

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from syncd.api.deps import ERRORS, Authed, PathId, Rt
 from syncd.api.schemas import RestrictionIn
+from syncd.store.errors import ForbiddenError
 
 router = APIRouter()
 
@@ -17,4 +18,7 @@ def add_restriction(body: RestrictionIn, who: Authed, rt: Rt) -> None:
 
 @router.delete("/api/v1/restrictions/{citizen_ref}", status_code=204, responses=ERRORS)
 def remove_restriction(citizen_ref: PathId, who: Authed, rt: Rt) -> None:
+    """Lifting a restriction is a caseworker's decision: staff keys only."""
+    if not who.staff:
+        raise ForbiddenError("only a staff key may lift a restriction", code="staff_only")
     rt.bookings.remove_restrictions(citizen_ref, who.name)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 
 from syncd.api.deps import ERRORS, Authed, Rt
 from syncd.store import stats
+from syncd.store.errors import ForbiddenError
 
 router = APIRouter()
 
@@ -16,7 +17,7 @@ router = APIRouter()
 def status(who: Authed, rt: Rt) -> dict[str, Any]:
     """For staff keys: calendars with errors or back-off, quarantined items, failing writes."""
     if not who.staff:
-        raise HTTPException(403, "a staff key is needed")
+        raise ForbiddenError("a staff key is needed", code="staff_only")
     with rt.db.read() as s:
         trouble = stats.failing(s, rt.index)
     return {
