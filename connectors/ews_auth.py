@@ -109,7 +109,13 @@ class _MsalSettings:
         cfg = self._config
         authority = cfg.authority or f"https://login.microsoftonline.com/{cfg.tenant_id}"
         credential: Any
-        if cfg.certificate_key_pem and cfg.certificate_thumbprint:
+        if cfg.certificate_key_pem and cfg.certificate_pem:
+            # msal >= 1.35 computes the SHA-256 thumbprint and signs with PS256.
+            credential = {
+                "private_key": cfg.certificate_key_pem,
+                "public_certificate": cfg.certificate_pem,
+            }
+        elif cfg.certificate_key_pem and cfg.certificate_thumbprint:
             credential = {
                 "private_key": cfg.certificate_key_pem,
                 "thumbprint": cfg.certificate_thumbprint.replace(":", ""),

@@ -35,7 +35,9 @@ class EWSConfig:
     client_id: str | None = None
     client_secret: str | None = field(default=None, repr=False)
     certificate_key_pem: str | None = field(default=None, repr=False)
-    certificate_thumbprint: str | None = None  # SHA-1 hex of the certificate uploaded to Entra ID
+    # The certificate itself (PEM): msal then names it by its SHA-256 thumbprint (x5t#S256).
+    certificate_pem: str | None = None
+    certificate_thumbprint: str | None = None  # SHA-1 hex (deprecated by msal; legacy only)
     authority: str | None = None  # default https://login.microsoftonline.com/<tenant_id>
     oauth_scope: str = "https://outlook.office365.com/.default"
     oauth_verify: bool | str = True  # CA bundle path for a private token endpoint
@@ -79,10 +81,13 @@ class EWSConfig:
         if self.auth == "oauth":
             if not (self.client_id and (self.tenant_id or self.authority)):
                 raise ValueError("EWS oauth needs client_id and tenant_id (or authority)")
-            has_cert = bool(self.certificate_key_pem and self.certificate_thumbprint)
+            has_cert = bool(
+                self.certificate_key_pem and (self.certificate_pem or self.certificate_thumbprint)
+            )
             if not (has_cert or self.client_secret):
                 raise ValueError(
-                    "EWS oauth needs a certificate (key + thumbprint) or a client secret"
+                    "EWS oauth needs a certificate (private key + certificate, or private key + "
+                    "SHA-1 thumbprint) or a client secret"
                 )
         if self.max_concurrency < 1 or self.max_per_mailbox < 1:
             raise ValueError("EWS concurrency limits must be at least 1")

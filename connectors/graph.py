@@ -103,8 +103,8 @@ class GraphSettings:
     client_id: str
     client_secret: str | None = None
     private_key_pem: str | None = None  # certificate credential: PEM private key ...
-    thumbprint: str | None = None  # ... and the certificate's SHA-1 thumbprint (hex)
-    public_certificate_pem: str | None = None  # or the certificate itself (SHA-256 / PS256)
+    public_certificate_pem: str | None = None  # ... and the certificate (SHA-256, PS256) ...
+    thumbprint: str | None = None  # ... or its SHA-1 thumbprint (hex; deprecated, legacy only)
     authority_host: str = "https://login.microsoftonline.com"
     graph_url: str = "https://graph.microsoft.com/v1.0"
     scope: str = "https://graph.microsoft.com/.default"
@@ -147,10 +147,11 @@ class GraphSettings:
     def credential(self) -> str | dict[str, str]:
         if self.private_key_pem:
             credential = {"private_key": self.private_key_pem}
-            if self.thumbprint:
-                credential["thumbprint"] = self.thumbprint.replace(":", "").lower()
-            elif self.public_certificate_pem:
+            if self.public_certificate_pem:
+                # msal >= 1.35: the SHA-256 thumbprint (x5t#S256) and PS256, no SHA-1.
                 credential["public_certificate"] = self.public_certificate_pem
+            elif self.thumbprint:
+                credential["thumbprint"] = self.thumbprint.replace(":", "").lower()
             else:
                 raise ValueError("a certificate credential needs thumbprint or certificate")
             return credential

@@ -119,6 +119,19 @@ def with_backoff(response: GraphResponse, attempt: int) -> GraphResponse:
     return GraphResponse(429, response.body, {**response.headers, "retry-after": f"{delay:g}"})
 
 
+IMMUTABLE_IDS = 'IdType="ImmutableId"'
+
+
+def preferring_immutable_ids(headers: Mapping[str, str]) -> dict[str, str]:
+    """The request's headers with ``Prefer: IdType="ImmutableId"`` added to its Prefer: event
+    ids then survive moves between folders ("Obtain immutable identifiers for Outlook
+    resources"), so the ids syncd stores stay valid."""
+    out = {k: v for k, v in headers.items() if k.lower() != "prefer"}
+    prefer = [v for k, v in headers.items() if k.lower() == "prefer"]
+    out["Prefer"] = ", ".join([*prefer, IMMUTABLE_IDS])
+    return out
+
+
 def raise_for(response: GraphResponse, calendar_id: str | None) -> None:
     """Turn a failed response into the connector error the engine understands."""
     if response.ok:
@@ -310,7 +323,7 @@ class GraphHttp:
                 "Authorization": f"Bearer {token}",
                 "Accept": "application/json",
                 "client-request-id": str(uuid.uuid4()),
-                **request.headers,
+                **preferring_immutable_ids(request.headers),
             }
             try:
                 reply = self.client.request(method, url, headers=headers, json=request.body)
@@ -446,7 +459,7 @@ class GraphHttp:
             "method": request.method,
             "url": self._relative(request.url),
         }
-        headers = dict(request.headers)
+        headers = preferring_immutable_ids(request.headers)
         if request.body is not None:
             entry["body"] = request.body
             headers.setdefault("Content-Type", "application/json")

@@ -354,7 +354,7 @@ class DeltaToken:
     link: str
     issued: datetime
 
-    PREFIX = "graph1"
+    PREFIX = "graph2"  # graph1: before immutable ids; such a token starts a full round
 
     def encode(self) -> str:
         return " ".join(

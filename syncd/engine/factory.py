@@ -32,14 +32,14 @@ def make_connector(config: Config, index: DirectoryIndex | None = None) -> Conne
         from connectors.ews_push import EWSPushConnector
 
         settings = backend.settings()
-        for key in ("password", "certificate_key_pem"):
-            path = (
-                settings.pop(f"{key}_file", None)
-                if key != "certificate_key_pem"
-                else settings.pop("certificate_key_file", None)
-            )
+        for key, file_key in (
+            ("password", "password_file"),
+            ("certificate_key_pem", "certificate_key_file"),
+            ("certificate_pem", "certificate_file"),
+        ):
+            path = settings.pop(file_key, None)
             if path:
-                settings[key] = _read(path, f"backend.{key}_file")
+                settings[key] = _read(path, f"backend.{file_key}")
         settings.setdefault("timezone", config.timezone)
         settings.setdefault("territory", config.sync.territory)
         if index is not None:

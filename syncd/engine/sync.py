@@ -268,7 +268,11 @@ class CalendarSync:
     ) -> None:
         rt = self.rt
         own_changed = {our_id(i): i for i in changed.values() if our_id(i)}
-        own_removed = {known[h].external_id for h in removed if known[h].external_id}
+        # Ours gone under one href but present under another (a backend's ids changed, e.g.
+        # Graph ids after a move or a switch to immutable ids) is not deleted.
+        own_removed = {known[h].external_id for h in removed if known[h].external_id} - set(
+            own_changed
+        )
         events = self._events_by_external_id(
             s, target.calendar_id, set(own_changed) | {x for x in own_removed if x}
         )

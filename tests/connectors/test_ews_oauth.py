@@ -114,3 +114,28 @@ def test_client_secret_flow_also_works() -> None:
             assert "hemmelig" not in repr(conn.config)
         finally:
             conn.close()
+
+
+def test_the_certificate_itself_signs_in_with_sha256() -> None:
+    """certificate_pem instead of a SHA-1 thumbprint: msal names it by x5t#S256 (PS256)."""
+    with EwsSimulator() as sim:
+        populate(sim)
+        tokens = sim.enable_token_endpoint()
+        cert = make_certificate("selvbook-syncd")
+        tokens.register(App(CLIENT_ID, certificate=cert))
+        conn = connector(
+            sim,
+            auth="oauth",
+            client_id=CLIENT_ID,
+            tenant_id=tokens.tenant,
+            authority=tokens.authority,
+            certificate_key_pem=cert.key_pem,
+            certificate_pem=cert.cert_pem,
+            oauth_verify=tokens.ca_file,
+        )
+        try:
+            assert conn.fetch_changes(METTE, None, *WINDOW).full is True
+        finally:
+            conn.close()
+        [header] = tokens.log.assertion_headers
+        assert header["alg"] == "PS256" and "x5t#S256" in header

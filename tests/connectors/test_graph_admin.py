@@ -189,3 +189,22 @@ def test_places_are_paged_with_skip_until_a_short_page(sim, graph):
     assert len(rooms) == 232
     asked = [e.query for e in sim.http_requests() if e.path == "/places/microsoft.graph.room"]
     assert [q.split("$skip=")[1] for q in asked] == ["0", "100", "200"]
+
+
+def test_the_certificate_is_named_by_its_sha256_thumbprint(sim, graph):
+    """Given the certificate (not a SHA-1 thumbprint), msal >= 1.35 sends x5t#S256 and PS256."""
+    graph.fetch_changes(CASEWORKER, None, *WINDOW)
+    [header] = sim.assertion_headers
+    assert header["alg"] == "PS256" and "x5t#S256" in header and "x5t" not in header
+
+
+def test_a_legacy_sha1_thumbprint_still_signs_in(sim):
+    connector = connector_for(
+        sim, public_certificate_pem=None, thumbprint=sim.certificate.thumbprint
+    )
+    try:
+        connector.fetch_changes(CASEWORKER, None, *WINDOW)
+    finally:
+        connector.close()
+    assert [h["alg"] for h in sim.assertion_headers] == ["RS256"]
+    assert "x5t" in sim.assertion_headers[0]

@@ -193,3 +193,20 @@ def test_delta_tokens_and_windows():
     for bad in ("", "graph1 x y z https://a", "caldav-token"):
         with pytest.raises(SyncTokenInvalid):
             DeltaToken.decode(bad, "someone@lilleby.dk")
+
+
+def test_every_request_asks_for_immutable_ids(sim, graph):
+    """Ids syncd stores must survive moves between folders ("Obtain immutable identifiers")."""
+    OutlookBackdoor(sim).put_foreign_event(CASEWORKER, "a", "Møde", at(9), at(10))
+    changes = graph.fetch_changes(CASEWORKER, None, *WINDOW)
+    graph.change_markers([CASEWORKER])
+    graph.free_busy([CASEWORKER], *WINDOW)
+    graph.fetch_changes(CASEWORKER, changes.token, *WINDOW)
+    asked = [e for e in sim.entries() if e.kind in ("graph", "sub")]
+    assert asked and all((e.prefer or {}).get("idtype") == "ImmutableId" for e in asked)
+
+
+def test_a_token_from_before_immutable_ids_starts_a_full_round(sim, graph):
+    old = "graph1 2027-02-23T00:00:00Z 2027-05-01T00:00:00Z 2027-02-20T00:00:00Z https://x/y"
+    with pytest.raises(SyncTokenInvalid):
+        graph.fetch_changes(CASEWORKER, old, *WINDOW)

@@ -110,6 +110,31 @@ def test_every_calendar_of_the_example_is_addressable(name: str, env_for) -> Non
 _FILE_KEY = re.compile(r'^(\s*([a-z_]+_file)\s*=\s*)"([^"]+)"', re.MULTILINE)
 
 
+def _self_signed_pem() -> str:
+    """A throwaway PEM certificate (certificate_file: the app's certificate, SHA-256 named)."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "selvbook-syncd")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
 def with_local_secret_files(path: Path, tmp_path: Path) -> Path:
     """A copy of the example whose *_file secrets point at files made here: a real PEM private
     key for key files, a password otherwise."""
@@ -119,7 +144,9 @@ def with_local_secret_files(path: Path, tmp_path: Path) -> Path:
     def local(match: re.Match[str]) -> str:
         key, original = match.group(2), match.group(3)
         target = tmp_path / Path(original).name
-        if "key" in key:
+        if key == "certificate_file":
+            target.write_text(_self_signed_pem())
+        elif "key" in key:
             private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
             target.write_bytes(
                 private.private_bytes(
@@ -161,7 +188,8 @@ def test_example_builds_its_real_connector(name: str, env_for, tmp_path: Path) -
             credential = connector.settings.credential()
             assert isinstance(credential, dict)
             assert credential["private_key"].startswith("-----BEGIN PRIVATE KEY-----")
-            assert credential["thumbprint"] == "0123456789abcdef0123456789abcdef01234567"
+            assert credential["public_certificate"].startswith("-----BEGIN CERTIFICATE-----")
+            assert "thumbprint" not in credential  # SHA-256 from the certificate, not SHA-1
     finally:
         connector.close()
 
@@ -240,6 +268,6 @@ def test_the_commented_hybrid_ews_block_works_when_uncommented(tmp_path: Path, e
         assert isinstance(connector, EWSConnector)
         assert connector.config.auth == "oauth"
         assert connector.config.endpoint == "https://outlook.office365.com/EWS/Exchange.asmx"
-        assert connector.config.certificate_key_pem and connector.config.certificate_thumbprint
+        assert connector.config.certificate_key_pem and connector.config.certificate_pem
     finally:
         connector.close()

@@ -229,7 +229,7 @@ def backend_settings(backend: str, server: Any) -> dict[str, Any]:
         "tenant_id": server.tenant,
         "client_id": server.client_id,
         "private_key_pem": cert.private_key_pem,
-        "thumbprint": cert.thumbprint,
+        "public_certificate_pem": cert.certificate_pem,
         "authority_host": server.authority_host,
         "graph_url": server.graph_url,
         "ca_bundle": server.ca_bundle,

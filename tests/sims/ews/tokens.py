@@ -84,6 +84,7 @@ class App:
 @dataclass
 class TokenLog:
     issued: list[tuple[float, str]] = field(default_factory=list)  # (time.time(), token)
+    assertion_headers: list[dict] = field(default_factory=list)  # JWT headers of assertions
     refused: list[str] = field(default_factory=list)
 
 
@@ -152,8 +153,17 @@ class TokenServer:
         if app.certificate is None or not assertion:
             return self._refuse("invalid_client", "AADSTS7000215: Invalid client secret provided.")
         header = jwt.get_unverified_header(assertion)
+        # Entra ID names the certificate by x5t (SHA-1, deprecated) or x5t#S256 (SHA-256, what
+        # msal >= 1.35 sends when given the certificate instead of a thumbprint).
         want = base64.urlsafe_b64encode(bytes.fromhex(app.certificate.thumbprint)).rstrip(b"=")
-        if header.get("x5t", "").rstrip("=").encode() != want and "x5t#S256" not in header:
+        der = x509.load_pem_x509_certificate(app.certificate.cert_pem.encode()).public_bytes(
+            serialization.Encoding.DER
+        )
+        want256 = base64.urlsafe_b64encode(hashlib.sha256(der).digest()).rstrip(b"=")
+        self.log.assertion_headers.append(dict(header))
+        sent = str(header.get("x5t", "")).rstrip("=").encode()
+        sent256 = str(header.get("x5t#S256", "")).rstrip("=").encode()
+        if sent != want and sent256 != want256:
             return self._refuse("invalid_client", "AADSTS700027: certificate thumbprint unknown.")
         try:
             claims = jwt.decode(

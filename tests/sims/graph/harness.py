@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from connectors.graph import GraphConnector, GraphSettings
 from tests.sims.graph.certs import app_certificate
 from tests.sims.graph.server import GraphSimulator
-from tests.sims.graph.state import SimEvent
+from tests.sims.graph.state import SimEvent, new_id
 
 CASEWORKER = "mette.jensen@lilleby.dk"
 SECOND_CASEWORKER = "jonas.holm@lilleby.dk"
@@ -38,7 +38,7 @@ def connector_for(sim: GraphSimulator, **overrides: Any) -> GraphConnector:
         "tenant_id": sim.tenant,
         "client_id": sim.client_id,
         "private_key_pem": cert.private_key_pem,
-        "thumbprint": cert.thumbprint,
+        "public_certificate_pem": cert.certificate_pem,  # SHA-256 (x5t#S256), as recommended
         "authority_host": sim.authority_host,
         "graph_url": sim.graph_url,
         "ca_bundle": sim.ca_bundle,
@@ -102,6 +102,19 @@ class OutlookBackdoor:
             lo = start.astimezone(UTC)
             [instance] = series.instances(lo, lo + timedelta(minutes=1))
         self.sim.state.delete_occurrence(mailbox.address, instance[0])
+
+    def change_id(self, calendar_id: str, uid: str) -> None:
+        """The event gets a new id, as Graph's default (mutable) ids do when an item moves to
+        another folder and back; delta reports the old id removed and the new one new."""
+        state = self.sim.state
+        with state.lock:
+            event = state.find_uid(calendar_id, uid)
+            mailbox = state.mailbox(calendar_id)
+            del mailbox.events[event.id]
+            mailbox.tombstones[event.id] = mailbox.next_seq()
+            event.id = new_id()
+            event.bump(mailbox.next_seq())
+            mailbox.events[event.id] = event
 
     def invite_room(
         self, organizer: str, room: str, uid: str, summary: str, start: datetime, end: datetime

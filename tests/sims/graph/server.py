@@ -65,6 +65,7 @@ class LogEntry:
     batch: int | None = None  # number of the enclosing $batch, for sub-requests
     kind: str = "graph"  # graph | batch | sub | token | discovery
     body: Any = None  # the JSON request body (Graph requests only)
+    prefer: dict | None = None  # the Prefer header's preferences, by lower-case name
 
 
 @dataclass
@@ -144,6 +145,7 @@ class GraphSimulator:
         self.state = GraphState()
         self.log: list[LogEntry] = []
         self.places_allowed = True
+        self.assertion_headers: list[dict] = []  # JWT headers of client assertions received
         self.token_lifetime = 3600.0  # what the simulator enforces; msal is told 3599 s
         self._tokens: dict[str, float] = {}  # access token -> monotonic expiry
         self._lock = threading.Lock()
@@ -346,7 +348,18 @@ class GraphSimulator:
                 if batch is None and key is not None:
                     self._leave(key, 1)
         self._record(
-            LogEntry(started, method, path, parts.query, key, response.status, batch, kind, payload)
+            LogEntry(
+                started,
+                method,
+                path,
+                parts.query,
+                key,
+                response.status,
+                batch,
+                kind,
+                payload,
+                _prefer(headers),
+            )
         )
         return response
 
@@ -434,6 +447,7 @@ class GraphSimulator:
         if assertion and self.certificate is not None:
             try:
                 header = jwt.get_unverified_header(assertion)
+                self.assertion_headers.append(dict(header))
                 thumb = bytes.fromhex(self.certificate.thumbprint)
                 x5t = base64.urlsafe_b64encode(thumb).decode().rstrip("=")
                 x5t256 = (
