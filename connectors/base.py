@@ -95,6 +95,7 @@ class EventDraft:
     categories: tuple[str, ...] = ()
     transparent: bool = False
     resources: tuple[str, ...] = ()  # room mailboxes invited as resource attendees (Exchange/Graph)
+    reminder_minutes: int | None = None  # a reminder this long before the start; None: none
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,7 @@ from connectors.ews_items import (
     clean_global_object_id,
     differs,
     draft_fields,
+    reminder_fields,
     to_calendar_item,
     to_override,
 )
@@ -328,6 +329,7 @@ class EWSConnector:
             )
         if not existing:
             fields = {k: v for k, v in draft_fields(draft).items() if v is not None}
+            fields |= reminder_fields(draft)  # on create only: the caseworker may change it
             item = EwsCalendarItem(
                 account=acc,
                 folder=folder,

@@ -354,6 +354,13 @@ def draft_fields(draft: EventDraft) -> dict[str, Any]:
     }
 
 
+def reminder_fields(draft: EventDraft) -> dict[str, Any]:
+    """Outlook's reminder (ReminderIsSet, ReminderMinutesBeforeStart), for CreateItem."""
+    if draft.reminder_minutes is None:
+        return {"reminder_is_set": False}
+    return {"reminder_is_set": True, "reminder_minutes_before_start": draft.reminder_minutes}
+
+
 def differs(item: Any, draft: EventDraft) -> bool:
     """True when our existing event does not already look like ``draft``."""
     want = draft_fields(draft)

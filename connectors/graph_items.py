@@ -242,7 +242,11 @@ def event_body(draft: EventDraft, prop_id: str, *, create: bool) -> dict[str, An
         ],
     }
     if create:
-        body["isReminderOn"] = False
+        # The reminder is set once, on create: a caseworker who changes it in Outlook keeps
+        # her choice. https://learn.microsoft.com/graph/api/resources/event
+        body["isReminderOn"] = draft.reminder_minutes is not None
+        if draft.reminder_minutes is not None:
+            body["reminderMinutesBeforeStart"] = draft.reminder_minutes
         body["allowNewTimeProposals"] = False
         body["singleValueExtendedProperties"] = [{"id": prop_id, "value": draft.external_id}]
     return body

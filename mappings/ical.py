@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from icalendar import Calendar, Event, Timezone, vCalAddress
+from icalendar import Alarm, Calendar, Event, Timezone, vCalAddress
 
 from connectors.base import CalendarItem, EventDraft
 from mappings.errors import ItemParseError, NotAnEvent
@@ -640,6 +640,14 @@ def render_event(
             attendee.params["PARTSTAT"] = "NEEDS-ACTION"
             event.add("ATTENDEE", attendee, encode=False)
     event.add(external_id_prop.upper(), draft.external_id)
+    if draft.reminder_minutes is not None:
+        # RFC 5545 3.6.6: a DISPLAY alarm needs a DESCRIPTION; the trigger is relative to
+        # DTSTART. The summary only, never the description (lock screens show alarms).
+        alarm = Alarm()
+        alarm.add("ACTION", "DISPLAY")
+        alarm.add("DESCRIPTION", draft.summary)
+        alarm.add("TRIGGER", -timedelta(minutes=draft.reminder_minutes))
+        event.add_component(alarm)
     cal.add_component(event)
     return cal.to_ical().decode("utf-8")
 

@@ -33,6 +33,8 @@ class BookingView:
     room_email: str | None
     booking_reference: str
     citizen_name: str | None = None
+    citizen_contact: str | None = None  # shown only if the rules say so
+    room_missing: bool = False  # in person, and no room yet: the location says so
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -64,6 +66,8 @@ def _refuse_cpr(view: BookingView) -> None:
 def _location(view: BookingView, rules: Rules) -> str:
     if view.mode != "in_person":
         return ""
+    if view.room_missing and not (view.room_name or "").strip():
+        return rules.booking.room_missing
     room, site = (view.room_name or "").strip(), (view.site_name or "").strip()
     if room and site:
         return rules.booking.location.format(room_name=room, site_name=site)
@@ -86,6 +90,11 @@ def render_booking(view: BookingView, rules: Rules) -> EventDraft:
         lines.append(mode_line)
     if booking.show_citizen_name and view.citizen_name and view.citizen_name.strip():
         lines.append(booking.citizen_name_line.format(citizen_name=view.citizen_name.strip()))
+    lines.append(booking.contact_line.format(booking_reference=view.booking_reference))
+    if booking.show_citizen_contact and view.citizen_contact and view.citizen_contact.strip():
+        lines.append(
+            booking.citizen_contact_line.format(citizen_contact=view.citizen_contact.strip())
+        )
     draft = EventDraft(
         external_id=view.external_id,
         summary=booking.title.format(type_title=view.type_title, mode_label=label),
@@ -97,6 +106,7 @@ def render_booking(view: BookingView, rules: Rules) -> EventDraft:
         categories=(booking.category,) if booking.category else (),
         transparent=False,
         resources=(view.room_email.strip(),) if view.room_email and view.room_email.strip() else (),
+        reminder_minutes=booking.reminder_minutes if booking.reminder else None,
     )
     # Rule texts are municipal configuration: check the result too, not just the inputs.
     for text in (draft.summary, draft.location, draft.description, *draft.categories):

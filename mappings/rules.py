@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mappings.errors import RulesError
 
@@ -26,6 +26,8 @@ TITLE_FIELDS = frozenset({"type_title", "mode_label"})
 LOCATION_FIELDS = frozenset({"room_name", "site_name"})
 DESCRIPTION_FIELDS = frozenset({"booking_reference", "type_title", "mode_label"})
 CITIZEN_FIELDS = frozenset({"citizen_name"})
+CONTACT_FIELDS = frozenset({"booking_reference"})
+CITIZEN_CONTACT_FIELDS = frozenset({"citizen_contact"})
 
 
 class _Strict(BaseModel):
@@ -119,8 +121,22 @@ class BookingRules(_Strict):
     citizen_name_line: str = "Borger: {citizen_name}"
     mode_labels: ModeTexts = ModeTexts(in_person="fremmøde", phone="telefon", video="video")
     mode_lines: ModeTexts = ModeTexts(
-        phone="Samtalen foregår telefonisk.", video="Samtalen foregår som videomøde."
+        phone="Samtalen foregår telefonisk: du ringer til borgeren.",
+        video="Samtalen foregår som videomøde.",
     )
+    # How to reach the citizen: through the case system, by the booking reference. Contact
+    # details themselves only if the municipality turns them on (and the store has them).
+    contact_line: str = (
+        "Borgerens kontaktoplysninger står i sagssystemet: søg på {booking_reference}."
+    )
+    show_citizen_contact: bool = False
+    citizen_contact_line: str = "Kontakt: {citizen_contact}"
+    # The location while an in-person conversation has no room (the coordinator is told).
+    room_missing: str = "Lokale mangler - koordinator er underrettet"
+    # A reminder in the caseworker's calendar (VALARM on CalDAV, Outlook's reminder on
+    # Exchange), set when the event is created.
+    reminder: bool = True
+    reminder_minutes: int = Field(15, ge=0, le=40320)
 
     @field_validator("title")
     @classmethod
@@ -143,6 +159,16 @@ class BookingRules(_Strict):
     @classmethod
     def _citizen(cls, value: str) -> str:
         return _template(value, CITIZEN_FIELDS)
+
+    @field_validator("contact_line")
+    @classmethod
+    def _contact(cls, value: str) -> str:
+        return _template(value, CONTACT_FIELDS)
+
+    @field_validator("citizen_contact_line")
+    @classmethod
+    def _citizen_contact(cls, value: str) -> str:
+        return _template(value, CITIZEN_CONTACT_FIELDS)
 
     @model_validator(mode="after")
     def _labels(self) -> BookingRules:

@@ -179,6 +179,7 @@ class OutboxWorker:
             site_name=site.name if site else None,
             room_email=room.email if room and self.rooms_by_invitation else None,
             booking_reference=booking.reference,
+            room_missing=Mode(booking.mode).needs_room and room is None,
         )
         draft = render_booking(view, self.rules)
         out = [Desired(cw.calendar_id, "caseworker", draft)]

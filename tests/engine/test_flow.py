@@ -287,7 +287,7 @@ def test_room_declines_and_no_other_room_is_free_is_a_conflict(exchange):
     assert "booking.room_lost" in feed_types(world.rt)
     [event] = world.ours("mette")
     assert event.rooms == {}
-    assert event.location == ""
+    assert event.location == "Lokale mangler - koordinator er underrettet"
     for room in ROOMS:
         assert world.ours(room) == []
 

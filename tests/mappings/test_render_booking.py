@@ -68,10 +68,40 @@ def test_partial_room_information() -> None:
     assert render_booking(view(room_email="  "), RULES).resources == ()
 
 
+def test_a_conversation_without_its_room_says_the_coordinator_knows() -> None:
+    draft = render_booking(view(room_name=None, site_name=None, room_missing=True), RULES)
+    assert draft.location == "Lokale mangler - koordinator er underrettet"
+    assert render_booking(view(room_missing=True), RULES).location.startswith("Mødelokale L2")
+    phone = render_booking(view(mode="phone", room_name=None, room_missing=False), RULES)
+    assert phone.location == ""
+
+
+def test_how_to_reach_the_citizen_is_the_case_system_never_contact_details() -> None:
+    draft = render_booking(view(mode="phone", citizen_contact="+45 12 34 56 78"), RULES)
+    assert "du ringer til borgeren" in draft.description
+    assert "sagssystemet: søg på R-8K2Q" in draft.description
+    assert "12 34" not in draft.description
+    allowing = rules_from_toml("[booking]\nshow_citizen_contact = true")
+    shown = render_booking(view(mode="phone", citizen_contact="+45 12 34 56 78"), allowing)
+    assert "Kontakt: +45 12 34 56 78" in shown.description
+
+
+def test_reminder_follows_the_rules() -> None:
+    assert render_booking(view(), RULES).reminder_minutes == 15
+    assert (
+        render_booking(view(), rules_from_toml("[booking]\nreminder_minutes = 5")).reminder_minutes
+        == 5
+    )
+    assert (
+        render_booking(view(), rules_from_toml("[booking]\nreminder = false")).reminder_minutes
+        is None
+    )
+
+
 def test_citizen_name_only_when_the_rules_allow_it() -> None:
     allowing = rules_from_toml("[booking]\nshow_citizen_name = true")
     assert "Borger: Karen Hansen" in render_booking(view(), allowing).description
-    assert "Borger" not in render_booking(view(citizen_name=None), allowing).description
+    assert "Borger:" not in render_booking(view(citizen_name=None), allowing).description
 
 
 def test_municipal_wording() -> None:
@@ -82,6 +112,8 @@ def test_municipal_wording() -> None:
         location = "{site_name} - {room_name}"
         description = "Ref. {booking_reference}"
         category = "Jobnet"
+
+        contact_line = ""
 
         [booking.mode_lines]
         phone = ""

@@ -98,6 +98,10 @@ class Item:
     all_day: bool = False
     free_busy: str = "Busy"
     sensitivity: str = "Normal"
+    # ReminderIsSet / ReminderMinutesBeforeStart (EWS reference: "ReminderIsSet", Exchange
+    # sets a 15-minute reminder when CreateItem does not say).
+    reminder_is_set: bool = True
+    reminder_minutes: int = 15
     categories: list[str] = field(default_factory=list)
     location: str = ""
     body: str = ""

@@ -238,6 +238,10 @@ def render_item(
         sub(el, t("Subject"), subject)
     if "item:Sensitivity" in f:
         sub(el, t("Sensitivity"), item.sensitivity)
+    if "item:ReminderIsSet" in f:
+        sub(el, t("ReminderIsSet"), "true" if item.reminder_is_set else "false")
+    if "item:ReminderMinutesBeforeStart" in f:
+        sub(el, t("ReminderMinutesBeforeStart"), str(item.reminder_minutes))
     if "item:Body" in f:
         sub(el, t("Body"), item.body, BodyType="Text")
     if "item:Categories" in f and item.categories:
@@ -418,6 +422,10 @@ def apply_item_xml(item: Item, el: ET.Element) -> set[str]:
             item.subject = child.text or ""
         elif tag == "Sensitivity":
             item.sensitivity = child.text or "Normal"
+        elif tag == "ReminderIsSet":
+            item.reminder_is_set = (child.text or "").strip() in ("true", "1")  # xs:boolean
+        elif tag == "ReminderMinutesBeforeStart":
+            item.reminder_minutes = int((child.text or "15").strip())
         elif tag == "Body":
             item.body = child.text or ""
         elif tag == "Categories":

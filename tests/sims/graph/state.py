@@ -139,6 +139,9 @@ class SimEvent:
     sensitivity: str = "normal"
     categories: list[str] = field(default_factory=list)
     show_as: str = "busy"
+    # Graph's defaults for a new event (https://learn.microsoft.com/graph/api/resources/event)
+    is_reminder_on: bool = True
+    reminder_minutes: int = 15
     attendees: list[dict] = field(default_factory=list)
     organizer: str = ""
     is_organizer: bool = True
@@ -203,8 +206,8 @@ class SimEvent:
             "originalStartTimeZone": self.tz,
             "originalEndTimeZone": self.tz,
             "iCalUId": ical_uid,
-            "reminderMinutesBeforeStart": 15,
-            "isReminderOn": False,
+            "reminderMinutesBeforeStart": self.reminder_minutes,
+            "isReminderOn": self.is_reminder_on,
             "subject": self.subject,
             "bodyPreview": self.body[:255],
             "body": {"contentType": self.body_type, "content": self.body},
@@ -527,6 +530,10 @@ class GraphState:
             event.categories = list(body["categories"] or [])
         if "showAs" in body:
             event.show_as = body["showAs"]
+        if "isReminderOn" in body:
+            event.is_reminder_on = bool(body["isReminderOn"])
+        if "reminderMinutesBeforeStart" in body:
+            event.reminder_minutes = int(body["reminderMinutesBeforeStart"])
         if "isCancelled" in body:
             event.is_cancelled = bool(body["isCancelled"])
         if "attendees" in body:
