@@ -318,6 +318,17 @@ class OIDCConfig(_Strict):
         )
 
 
+class SignInThrottleConfig(_Strict):
+    """Failed password sign-ins: this many within ``window_minutes`` lock the account (or the
+    address) for ``lock_minutes``, even for the right password. Addresses get a higher limit:
+    a jobcentre's staff often share one."""
+
+    per_account: int = Field(5, ge=1, le=1000)
+    per_address: int = Field(20, ge=1, le=10000)
+    window_minutes: float = Field(15, gt=0, le=24 * 60)
+    lock_minutes: float = Field(15, gt=0, le=24 * 60)
+
+
 class DashboardConfig(_Strict):
     """The room coordinators' dashboard under /dashboard.
 
@@ -341,6 +352,7 @@ class DashboardConfig(_Strict):
     day_end_hour: int = Field(17, ge=1, le=24)
     users: tuple[DashboardUser, ...] = ()
     oidc: OIDCConfig | None = None
+    signin_throttle: SignInThrottleConfig = SignInThrottleConfig()
 
     @model_validator(mode="after")
     def _checks(self) -> DashboardConfig:

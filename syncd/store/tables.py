@@ -363,3 +363,38 @@ class PushHintRow(Base):
     calendar_id: Mapped[str] = mapped_column(String(500), index=True)
     reason: Mapped[str] = mapped_column(String(32))
     received_at: Mapped[datetime]
+
+
+class IdempotencyRow(Base):
+    """The first answer to a POST sent with an ``Idempotency-Key``: a retry with the same key
+    and body gets it again instead of acting twice (IETF draft-ietf-httpapi-idempotency-key).
+    Keys are per API client; rows go after ``expires_at``."""
+
+    __tablename__ = "idempotency_keys"
+    client: Mapped[str] = mapped_column(String(100), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))  # method, path and body
+    status: Mapped[int | None] = mapped_column(Integer)  # None while the first is in flight
+    response: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class SessionEndRow(Base):
+    """A dashboard session ended by signing out: its cookie stays signed until it expires, so
+    the server remembers (by a hash of the session's id) that it no longer counts."""
+
+    __tablename__ = "ended_sessions"
+    session_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class SignInFailureRow(Base):
+    """Failed sign-ins per account and per address (hashed keys): too many in a window and the
+    key is locked for a while, whatever the password."""
+
+    __tablename__ = "signin_failures"
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    first_at: Mapped[datetime]
+    locked_until: Mapped[datetime | None]

@@ -17,6 +17,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from syncd.logs import get_logger
 from syncd.runtime import Runtime
 from syncd.store.coordination import CoordinationService
+from syncd.store.signin import session_ended
 from syncd.store.stats import Conversation
 from syncd.web.auth import Accounts, Sessions, Signer, User, same_token
 from syncd.web.format import MODES, Formats
@@ -137,7 +138,10 @@ def dashboard(request: Request) -> Dashboard:
 
 def current_user(request: Request) -> User | None:
     d = dashboard(request)
-    return d.sessions.read(request.cookies.get(Sessions.COOKIE))
+    user = d.sessions.read(request.cookies.get(Sessions.COOKIE))
+    if user is not None and session_ended(d.rt.db, user.csrf):  # signed out on the server
+        return None
+    return user
 
 
 def signed_in(request: Request) -> User:

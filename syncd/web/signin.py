@@ -4,11 +4,13 @@ PKCE). Sessions themselves are in ``web.auth``; the checks every route runs are 
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from syncd.logs import get_logger
+from syncd.store import signin as signin_state
 from syncd.web.auth import Sessions, same_token
 from syncd.web.deps import (
     Dashboard,
@@ -48,8 +50,21 @@ def login(
             request, d, next_url=safe_next(request, next), status=403,
             error="Siden var udløbet. Prøv igen.",
         )  # fmt: skip
+    now = d.rt.clock()
+    throttles = _throttles(d, request, username)
+    until = signin_state.locked(d.rt.db, throttles, now)
+    if until is not None:
+        minutes = max(1, round((until - now).total_seconds() / 60))
+        log.info("dashboard sign-in throttled")
+        return _login_form(
+            request, d, next_url=safe_next(request, next), status=429,
+            error=f"For mange forkerte forsøg. Prøv igen om {minutes} minutter.",
+            username=username,
+        )  # fmt: skip
     user = d.accounts.authenticate(username, password)
     if user is None:
+        for throttle, key in throttles:
+            throttle.failed(d.rt.db, key, now)
         # Only a known name is logged: whatever else was typed could be anything.
         known = d.accounts.get(username.strip())
         log.info("dashboard sign-in refused", user=known.name if known else "(ukendt)")
@@ -57,6 +72,7 @@ def login(
             request, d, next_url=safe_next(request, next), status=401,
             error="Forkert brugernavn eller adgangskode", username=username,
         )  # fmt: skip
+    throttles[0][0].succeeded(d.rt.db, throttles[0][1])
     log.info("dashboard sign-in", user=user.name, role=user.role)
     response = RedirectResponse(safe_next(request, next), status_code=303)
     d.set_cookie(
@@ -72,6 +88,12 @@ def logout(request: Request, csrf: str = Form("")) -> Response:
     check_origin(request)
     if user is not None and not same_token(csrf, user.csrf):
         raise Refused(403, "Ugyldigt eller manglende CSRF-token. Genindlæs siden.")
+    if user is not None:  # the cookie stays signed until it expires: the server forgets it
+        d = dashboard(request)
+        now = d.rt.clock()
+        signin_state.end_session(
+            d.rt.db, user.csrf, now + timedelta(seconds=d.sessions.max_age), now
+        )
     response = RedirectResponse(f"{base_path(request)}/login", status_code=303)
     response.delete_cookie(Sessions.COOKIE, path=base_path(request) or "/")
     return response
@@ -122,6 +144,20 @@ def oidc_callback(
                  d.sessions.max_age)  # fmt: skip
     response.delete_cookie(OIDCClient.COOKIE, path=base_path(request) or "/")
     return response
+
+
+def _throttles(
+    d: Dashboard, request: Request, username: str
+) -> list[tuple[signin_state.Throttle, str]]:
+    """The account's throttle first, then the address's."""
+    cfg = d.config.signin_throttle
+    window, lock = timedelta(minutes=cfg.window_minutes), timedelta(minutes=cfg.lock_minutes)
+    address = request.client.host if request.client else "?"
+    return [
+        (signin_state.Throttle(cfg.per_account, window, lock),
+         f"account:{username.strip().casefold()}"),
+        (signin_state.Throttle(cfg.per_address, window, lock), f"address:{address}"),
+    ]  # fmt: skip
 
 
 def _login_form(
