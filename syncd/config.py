@@ -94,6 +94,8 @@ class ApiConfig(_Strict):
     # queue for the interpreter lock: at 200 bookings/s on 2 cores, 16 threads per worker gave
     # a p99 of about 100 ms where 8 gave 10-35 ms (bench/booking.py).
     threads: int = Field(8, ge=1, le=256)
+    # How long the first answer to a POST with an Idempotency-Key is kept for retries.
+    idempotency_hours: float = Field(24, gt=0, le=24 * 30)
     webhook_url: str | None = None
     webhook_secret: str | None = None
     webhook_secret_env: str | None = None

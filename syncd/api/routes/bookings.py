@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from syncd.api.deps import ERRORS, Authed, PathId, Rt
+from syncd.api.idempotency import IdempotencyKey, idempotent
 from syncd.api.render import booking_json
 from syncd.api.schemas import BookingOut, CancelIn, RebookIn
 from syncd.domain.model import CancelledBy
@@ -19,24 +20,40 @@ def get_booking(booking_id: PathId, who: Authed, rt: Rt) -> Response:
 
 
 @router.post("/api/v1/bookings/{booking_id}/cancel", response_model=BookingOut, responses=ERRORS)
-def cancel(booking_id: PathId, who: Authed, rt: Rt, body: CancelIn | None = None) -> Response:
-    return booking_json(
-        rt,
-        rt.bookings.cancel(
+def cancel(
+    booking_id: PathId,
+    who: Authed,
+    rt: Rt,
+    request: Request,
+    body: CancelIn | None = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    def act() -> Response:
+        view = rt.bookings.cancel(
             booking_id,
             by=CancelledBy.CITIZEN,
             actor=who.name,
             reason=body.reason if body else "",
             owner=who.owner,
-        ),
-    )
+        )
+        return booking_json(rt, view)
+
+    return idempotent(rt, who, request, idempotency_key, body, act)
 
 
 @router.post("/api/v1/bookings/{booking_id}/rebook", response_model=BookingOut, responses=ERRORS)
-def rebook(booking_id: PathId, body: RebookIn, who: Authed, rt: Rt) -> Response:
-    return booking_json(
-        rt,
-        rt.bookings.rebook(
+def rebook(
+    booking_id: PathId,
+    body: RebookIn,
+    who: Authed,
+    rt: Rt,
+    request: Request,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    def act() -> Response:
+        view = rt.bookings.rebook(
             booking_id, body.offer_id, client=who.name, staff=who.staff, owner=who.owner
-        ),
-    )
+        )
+        return booking_json(rt, view)
+
+    return idempotent(rt, who, request, idempotency_key, body, act)

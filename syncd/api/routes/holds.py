@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from syncd.api.deps import ERRORS, Authed, PathId, Rt
+from syncd.api.idempotency import IdempotencyKey, idempotent
 from syncd.api.render import booking_json
 from syncd.api.schemas import BookingOut, HoldIn
 
@@ -13,16 +14,21 @@ router = APIRouter()
 
 
 @router.post("/api/v1/holds", response_model=BookingOut, status_code=201, responses=ERRORS)
-def reserve(body: HoldIn, who: Authed, rt: Rt) -> Response:
-    view = rt.bookings.reserve(
-        body.offer_id,
-        body.citizen_ref,
-        needs_wheelchair=body.needs_wheelchair,
-        client=who.name,
-        staff=who.staff,
-        booked_by=body.booked_by or who.books_as,  # type: ignore[arg-type]
-    )
-    return booking_json(rt, view, 201)
+def reserve(
+    body: HoldIn, who: Authed, rt: Rt, request: Request, idempotency_key: IdempotencyKey = None
+) -> Response:
+    def act() -> Response:
+        view = rt.bookings.reserve(
+            body.offer_id,
+            body.citizen_ref,
+            needs_wheelchair=body.needs_wheelchair,
+            client=who.name,
+            staff=who.staff,
+            booked_by=body.booked_by or who.books_as,  # type: ignore[arg-type]
+        )
+        return booking_json(rt, view, 201)
+
+    return idempotent(rt, who, request, idempotency_key, body, act)
 
 
 @router.get("/api/v1/holds/{hold_id}", response_model=BookingOut, responses=ERRORS)
@@ -31,8 +37,13 @@ def get_hold(hold_id: PathId, who: Authed, rt: Rt) -> Response:
 
 
 @router.post("/api/v1/holds/{hold_id}/confirm", response_model=BookingOut, responses=ERRORS)
-def confirm(hold_id: PathId, who: Authed, rt: Rt) -> Response:
-    return booking_json(rt, rt.bookings.confirm(hold_id, client=who.name, owner=who.owner))
+def confirm(
+    hold_id: PathId, who: Authed, rt: Rt, request: Request, idempotency_key: IdempotencyKey = None
+) -> Response:
+    return idempotent(
+        rt, who, request, idempotency_key, None,
+        lambda: booking_json(rt, rt.bookings.confirm(hold_id, client=who.name, owner=who.owner)),
+    )  # fmt: skip
 
 
 @router.delete("/api/v1/holds/{hold_id}", response_model=BookingOut, responses=ERRORS)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
 
 from syncd.api.deps import ERRORS, Authed, PathId, Rt
+from syncd.api.idempotency import IdempotencyKey, idempotent
 from syncd.api.schemas import RestrictionIn
 from syncd.store.errors import ForbiddenError
 
@@ -12,8 +14,18 @@ router = APIRouter()
 
 
 @router.post("/api/v1/restrictions", status_code=204, responses=ERRORS)
-def add_restriction(body: RestrictionIn, who: Authed, rt: Rt) -> None:
-    rt.bookings.add_restriction(body.citizen_ref, body.caseworker_id, body.reason, who.name)
+def add_restriction(
+    body: RestrictionIn,
+    who: Authed,
+    rt: Rt,
+    request: Request,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    def act() -> Response:
+        rt.bookings.add_restriction(body.citizen_ref, body.caseworker_id, body.reason, who.name)
+        return Response(status_code=204)
+
+    return idempotent(rt, who, request, idempotency_key, body, act)
 
 
 @router.delete("/api/v1/restrictions/{citizen_ref}", status_code=204, responses=ERRORS)
