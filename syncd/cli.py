@@ -136,6 +136,35 @@ def cmd_outbox_retry(args: argparse.Namespace) -> int:
     return outbox_retry(_runtime(args), args.entry)
 
 
+def cmd_demand_import(args: argparse.Namespace) -> int:
+    """Counts of citizens per site, type and deadline week from the case system's report."""
+    from pathlib import Path
+
+    from syncd.capacity.demand import DemandError, csv_rows, parse_rows
+    from syncd.store.capacity import save_demand
+
+    try:
+        text = Path(args.file).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"{args.file}: cannot read: {exc}", file=sys.stderr)
+        return 2
+    rt = _runtime(args)
+    try:
+        # Line 1 names the columns, so the first row of counts is line 2.
+        items = parse_rows(
+            csv_rows(text), sites=rt.index.sites, types=rt.index.types, where="line",
+            first_row=2,
+        )  # fmt: skip
+    except DemandError as exc:
+        print(f"{args.file}: refused, nothing stored: {exc}", file=sys.stderr)
+        return 2
+    with rt.db.write() as s:
+        n = save_demand(s, items, source=f"import:{Path(args.file).name}", now=rt.clock())
+    rt.db.dispose()
+    print(f"{n} counts stored ({sum(d.count for d in items)} citizens)")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from syncd.demo import run_demo
 
@@ -187,6 +216,12 @@ def build_parser() -> argparse.ArgumentParser:
     retry = ob_sub.add_parser("retry", help="make failed writes due now")
     retry.add_argument("entry", nargs="?", type=int, help="one entry id (default: all)")
     retry.set_defaults(func=cmd_outbox_retry)
+
+    dm = sub.add_parser("demand", help="Kapacitet: citizens per deadline week (counts only)")
+    dm_sub = dm.add_subparsers(dest="demand_command", required=True)
+    imp = dm_sub.add_parser("import", help="import the case system's CSV report of counts")
+    imp.add_argument("file", help="CSV: site;team;type;deadline_week;latest_date;count")
+    imp.set_defaults(func=cmd_demand_import)
 
     demo = sub.add_parser("demo", help="run the demo on SQLite with the small scenario")
     demo.add_argument("--workdir", default="var/demo", help="where the demo keeps its files")

@@ -17,6 +17,7 @@ from syncd.api.errors import install_error_handlers
 from syncd.api.ops import mount_ops
 from syncd.api.routes import (
     bookings,
+    capacity,
     directory,
     events,
     holds,
@@ -28,7 +29,7 @@ from syncd.api.routes import (
 from syncd.runtime import Runtime
 from syncd.web import mount_dashboard
 
-ROUTERS = (directory, offers, holds, bookings, events, status, restrictions, push)
+ROUTERS = (directory, offers, holds, bookings, events, status, restrictions, push, capacity)
 
 
 def create_app(rt: Runtime) -> FastAPI:

@@ -8,6 +8,8 @@ is refused with an error that names the row and column: this table must never ho
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -221,6 +223,22 @@ def parse_rows(
     return sorted(
         totals.values(), key=lambda d: (d.deadline_week, d.site_id, d.type_code, d.team or "")
     )
+
+
+def csv_rows(text: str) -> list[dict[str, object]]:
+    """Rows of a CSV report (``;`` or ``,``, with or without a BOM), as ``parse_rows`` takes
+    them. The first line names the columns."""
+    text = text.lstrip("\ufeff")
+    first = text.split("\n", 1)[0]
+    delimiter = ";" if first.count(";") >= first.count(",") else ","
+    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
+    rows = []
+    for raw in reader:
+        if None in raw:
+            raise DemandError(f"line {reader.line_num}: more cells than columns")
+        if any(v not in (None, "") for v in raw.values()):
+            rows.append({k: v for k, v in raw.items() if k is not None})
+    return rows
 
 
 def _text(row: Mapping[str, object], name: str) -> str:

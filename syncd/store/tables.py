@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -398,3 +399,24 @@ class SignInFailureRow(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     first_at: Mapped[datetime]
     locked_until: Mapped[datetime | None]
+
+
+class DemandRow(Base):
+    """Kapacitet: how many citizens of a site (and team) have their deadline in a week, for one
+    conversation type. Counts only, never a person (see syncd.capacity.demand)."""
+
+    __tablename__ = "capacity_demand"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site_id: Mapped[str] = mapped_column(String(64))
+    team: Mapped[str] = mapped_column(String(200), default="")  # "" for the whole site
+    type_code: Mapped[str] = mapped_column(String(64))
+    deadline_week: Mapped[date] = mapped_column(Date)  # Monday of the ISO week
+    latest_date: Mapped[date] = mapped_column(Date)
+    count: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(200), default="")
+    updated_at: Mapped[datetime]
+    __table_args__ = (
+        Index(
+            "uq_capacity_demand_key", "site_id", "team", "type_code", "deadline_week", unique=True
+        ),
+    )
