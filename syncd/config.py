@@ -60,7 +60,9 @@ class ApiKey(_Strict):
     hash: str | None = None
     key_env: str | None = None
     key_file: str | None = None
-    scopes: tuple[Literal["booking", "staff"], ...] = ("booking",)
+    # booking: offers, holds, own bookings; staff: anyone's bookings, restrictions, status;
+    # ops: /metrics, /docs and /openapi.json when ``ops.access = "key"``.
+    scopes: tuple[Literal["booking", "staff", "ops"], ...] = ("booking",)
     # Who books through this key when a hold does not say (``booked_by``): Jobnet's citizens
     # ("citizen"), or staff booking on a citizen's behalf ("staff"). Scopes say what a key may
     # do; this says who is booking, which is what the self-booking figures count.
@@ -320,6 +322,19 @@ class OIDCConfig(_Strict):
         )
 
 
+class OpsConfig(_Strict):
+    """Who may read /metrics, /docs and /openapi.json. ``access = "open"``: anyone who reaches
+    the port (put them behind the reverse proxy); ``"key"``: an API key with the ``ops`` or
+    ``staff`` scope (Prometheus sends it as ``Authorization: Bearer``). ``port``: serve them
+    on a port of their own instead (only there; one API worker), e.g. bound to the cluster's
+    inside. /healthz and /readyz stay open on the API's port for the orchestrator."""
+
+    access: Literal["open", "key"] = "open"
+    host: str = "127.0.0.1"
+    port: int | None = Field(None, ge=0, le=65535)
+    docs: bool = True
+
+
 class SignInThrottleConfig(_Strict):
     """Failed password sign-ins: this many within ``window_minutes`` lock the account (or the
     address) for ``lock_minutes``, even for the right password. Addresses get a higher limit:
@@ -395,6 +410,13 @@ class Config(_Strict):
     caseworkers: tuple[CaseworkerConfig, ...] = ()
     conversation_types: tuple[ConversationTypeConfig, ...] = ()
     push: PushConfig = PushConfig()
+    ops: OpsConfig = OpsConfig()
+
+    @model_validator(mode="after")
+    def _ops_port(self) -> Config:
+        if self.ops.port is not None and self.api.workers > 1:
+            raise ValueError("ops.port needs api.workers = 1 (each worker has its own metrics)")
+        return self
 
     @model_validator(mode="after")
     def _references(self) -> Config:

@@ -59,6 +59,26 @@ def settle_heap() -> None:
     gc.freeze()
 
 
+def _serve_ops_in_background(api: object, rt: Runtime) -> None:
+    """/metrics, /docs and /openapi.json on ``ops.port`` (a daemon thread of this process)."""
+    import threading
+
+    from syncd.api.ops import ops_app
+
+    ops = uvicorn.Server(
+        uvicorn.Config(
+            ops_app(api, rt),  # type: ignore[arg-type]
+            host=rt.config.ops.host,
+            port=rt.config.ops.port or 0,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+        )
+    )
+    threading.Thread(target=ops.run, name="syncd-ops", daemon=True).start()
+    log.info("ops endpoints", host=rt.config.ops.host, port=rt.config.ops.port)
+
+
 def serve(
     config: Config,
     *,
@@ -99,6 +119,8 @@ def serve(
         )
     else:
         app = create_app(rt)
+        if config.ops.port is not None:
+            _serve_ops_in_background(app, rt)
         settle_heap()
         server = uvicorn.Server(
             uvicorn.Config(

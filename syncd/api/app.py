@@ -44,6 +44,10 @@ def create_app(rt: Runtime) -> FastAPI:
         version="1",
         description="Offers, holds and bookings of jobcentre conversations for self-booking.",
         lifespan=lifespan,
+        # Served by ``mount_ops`` (from the package, optionally behind a key or on ops.port).
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.api_keys = ApiKeys(
         {

@@ -1,15 +1,20 @@
-"""Operations endpoints: liveness, readiness and Prometheus metrics (no API key needed; expose
-them only inside the cluster or behind the reverse proxy)."""
+"""Operations endpoints: liveness and readiness (always open), Prometheus metrics and the API's
+documentation (open, behind an ``ops``/``staff`` key, or on a port of their own: ``[ops]``)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from fastapi import FastAPI, Response
-from fastapi.responses import JSONResponse
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import func, select, text
+from starlette.exceptions import HTTPException
+from swagger_ui_bundle import swagger_ui_path
 
+from syncd.api.errors import install_error_handlers
 from syncd.metrics import REGISTRY, register_store
 from syncd.runtime import Runtime
 from syncd.store.tables import OutboxRow
@@ -49,6 +54,8 @@ def readiness(rt: Runtime) -> list[str]:
 
 
 def mount_ops(app: FastAPI, rt: Runtime) -> None:
+    """/healthz and /readyz on the API's port, always open (the orchestrator probes them);
+    /metrics, /docs and /openapi.json there too unless ``ops.port`` moves them."""
     register_store(rt)
 
     @app.get("/healthz", include_in_schema=False)
@@ -63,6 +70,49 @@ def mount_ops(app: FastAPI, rt: Runtime) -> None:
             status_code=200 if not problems else 503,
         )
 
-    @app.get("/metrics", include_in_schema=False)
+    if rt.config.ops.port is None:
+        mount_inspection(app, app, rt)
+
+
+def mount_inspection(target: FastAPI, api: FastAPI, rt: Runtime) -> None:
+    """/metrics, /openapi.json (``api``'s document) and /docs (Swagger UI from the installed
+    swagger-ui-bundle package: no CDN, so it works on a machine without internet)."""
+    guard = [Depends(_ops_key)] if rt.config.ops.access == "key" else []
+
+    @target.get("/metrics", include_in_schema=False, dependencies=guard)
     def metrics() -> Response:
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    if not rt.config.ops.docs:
+        return
+
+    @target.get("/openapi.json", include_in_schema=False, dependencies=guard)
+    async def openapi() -> JSONResponse:
+        return JSONResponse(api.openapi())
+
+    @target.get("/docs", include_in_schema=False, dependencies=guard)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title=f"{api.title} - Swagger UI",
+            swagger_js_url="/docs/static/swagger-ui-bundle.js",
+            swagger_css_url="/docs/static/swagger-ui.css",
+            swagger_favicon_url="/docs/static/favicon-32x32.png",
+        )
+
+    target.mount("/docs/static", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
+
+
+async def _ops_key(request: Request) -> None:
+    client = request.app.state.api_keys.authenticate(request)
+    if not ({"ops", "staff"} & client.scopes):
+        raise HTTPException(403, "an API key with the ops or staff scope is needed")
+
+
+def ops_app(api: FastAPI, rt: Runtime) -> FastAPI:
+    """The app on ``ops.port``: /metrics, /docs and /openapi.json of ``api``."""
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.api_keys = api.state.api_keys
+    install_error_handlers(app)
+    mount_inspection(app, api, rt)
+    return app
