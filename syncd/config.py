@@ -121,6 +121,7 @@ class RoomConfig(_Strict):
     # Exchange: the room's BookingWindowInDays (Set-CalendarProcessing; Exchange's default is
     # 180). Lets syncd say why the room declined a conversation booked further ahead.
     booking_window_days: int | None = Field(None, ge=0, le=1080)
+    backend: str | None = None  # a name from [backends]; default: [backend]
 
 
 class CaseworkerConfig(_Strict):
@@ -133,6 +134,7 @@ class CaseworkerConfig(_Strict):
     conversation_types: tuple[str, ...] = ()
     other_sites: tuple[str, ...] = ()
     weekly_cap: int | None = Field(None, ge=0)
+    backend: str | None = None  # a name from [backends]; default: [backend]
 
 
 class ConversationTypeConfig(_Strict):
@@ -208,6 +210,9 @@ class GraphBackend(_PassThroughBackend):
     kind: Literal["graph"]
     tenant_id: str
     client_id: str
+
+
+DEFAULT_BACKEND = "default"  # the name [backend] goes by among [backends]
 
 
 class NoBackend(_Strict):
@@ -404,6 +409,10 @@ class Config(_Strict):
     publishing: PublishingConfig = PublishingConfig()
     sync: SyncConfig = SyncConfig()
     backend: Backend = NoBackend()
+    # More backends at once (hybrid Exchange, or CalDAV for one department), by name; a
+    # caseworker or room with ``backend = "<name>"`` is served by that one, the rest by
+    # [backend] (see docs/admin-guide.md, "Several backends at once").
+    backends: dict[str, Backend] = {}
     dashboard: DashboardConfig = DashboardConfig()
     sites: tuple[SiteConfig, ...] = ()
     rooms: tuple[RoomConfig, ...] = ()
@@ -433,6 +442,7 @@ class Config(_Strict):
                     raise ValueError(
                         f"caseworkers[{i}] ({cw.id}): unknown conversation type {code!r}"
                     )
+        self._backend_references()
         for what, items in (
             ("sites", self.sites),
             ("rooms", self.rooms),
@@ -444,6 +454,33 @@ class Config(_Strict):
                     raise ValueError(f"{what}: id {item.id!r} appears twice")
                 seen.add(item.id)
         return self
+
+    def _backend_references(self) -> None:
+        if DEFAULT_BACKEND in self.backends:
+            raise ValueError(f"backends: {DEFAULT_BACKEND!r} is the name of [backend] itself")
+        for name, named in self.backends.items():
+            if named.kind == "none":
+                raise ValueError(f"backends.{name}: kind 'none' makes no sense here")
+        known = sorted(self.backends)
+        for what, items in (("rooms", self.rooms), ("caseworkers", self.caseworkers)):
+            for i, item in enumerate(items):
+                name = item.backend or DEFAULT_BACKEND
+                if name != DEFAULT_BACKEND and name not in self.backends:
+                    raise ValueError(
+                        f"{what}[{i}] ({item.id}): unknown backend {name!r} "
+                        f"(named in [backends]: {', '.join(known) or 'none'})"
+                    )
+                if name == DEFAULT_BACKEND and self.backends and self.backend.kind == "none":
+                    raise ValueError(
+                        f"{what}[{i}] ({item.id}): names no backend and [backend] is none; "
+                        f"set backend to one of {', '.join(known)}"
+                    )
+
+    def backend_routes(self) -> dict[str, str]:
+        """Caseworker and room ids -> the name of the backend that serves them."""
+        return {
+            item.id: item.backend or DEFAULT_BACKEND for item in (*self.rooms, *self.caseworkers)
+        }
 
     def directory(self) -> Directory:
         """The configured jobcentre as domain values (a scenario adds to it, see syncd.scenario)."""

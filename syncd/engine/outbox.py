@@ -67,6 +67,14 @@ class OutboxWorker:
         # can rely on, so the room gets its own event.
         self.rooms_by_invitation = connector.name in ("ews", "graph")
 
+    def _invites(self, caseworker_calendar: str, room_calendar: str | None) -> bool:
+        """Whether this booking's room is invited (several backends: only when the caseworker's
+        mailbox and the room's are on the same Exchange backend, see connectors.routing)."""
+        decide = getattr(self.connector, "invites_rooms", None)
+        if decide is None or room_calendar is None:
+            return self.rooms_by_invitation
+        return bool(decide(caseworker_calendar, room_calendar))
+
     # -- claiming ----------------------------------------------------------------------------
 
     def claim(self, limit: int = 50) -> dict[str, int]:
@@ -169,6 +177,7 @@ class OutboxWorker:
             return []
         room = index.rooms.get(room_id) if room_id else None
         site = index.sites.get(room.site_id) if room else None
+        invite = self._invites(cw.calendar_id, room.calendar_id if room else None)
         view = BookingView(
             external_id=external_id_for(booking.id),
             type_title=ctype.title,
@@ -177,18 +186,13 @@ class OutboxWorker:
             end=booking.end,
             room_name=room.name if room else None,
             site_name=site.name if site else None,
-            room_email=room.email if room and self.rooms_by_invitation else None,
+            room_email=room.email if room and invite else None,
             booking_reference=booking.reference,
             room_missing=Mode(booking.mode).needs_room and room is None,
         )
         draft = render_booking(view, self.rules)
         out = [Desired(cw.calendar_id, "caseworker", draft)]
-        if (
-            room
-            and room.calendar_id
-            and Mode(booking.mode).needs_room
-            and not self.rooms_by_invitation
-        ):
+        if room and room.calendar_id and Mode(booking.mode).needs_room and not invite:
             out.append(Desired(room.calendar_id, "room", draft))
         return out
 
