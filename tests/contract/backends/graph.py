@@ -10,8 +10,8 @@ from tests.sims.graph.harness import (
     CASEWORKER,
     ROOM,
     SECOND_CASEWORKER,
-    OutlookBackdoor,
-    connector_for,
+    connector,
+    hands,
     populate,
     simulator,
 )
@@ -23,14 +23,14 @@ NAME = "graph"
 def backend() -> Iterator[ContractEnv]:
     with simulator() as sim:
         populate(sim)
-        connector = connector_for(sim)
+        graph = connector(sim)
         try:
             yield ContractEnv(
-                connector=connector,
+                connector=graph,
                 caseworker_calendar=CASEWORKER,
                 room_calendar=ROOM,
                 second_caseworker_calendar=SECOND_CASEWORKER,
-                backdoor=OutlookBackdoor(sim),
+                backdoor=hands(sim),
             )
         finally:
-            connector.close()
+            graph.close()

@@ -1,4 +1,6 @@
-"""Shared set-up for the EWS tests: a populated simulator and a connector pointed at it."""
+"""Shared set-up for the EWS tests: a populated simulator, a connector pointed at it, and a
+person's hands (Outlook on the simulator's store). Same shape as every backend's harness (see
+tests/sims/graph/harness.py): ``simulator``, ``populate``, ``connector``, ``hands``."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ READER = "kun.laese@lilleby.dk"  # read-only for the service account
 ROOM_L2 = "moedelokale.l2@lilleby.dk"
 ROOM_L5 = "moedelokale.l5@lilleby.dk"
 ROOM_LIST = "lokaler.jobcenter@lilleby.dk"
+CASEWORKER, SECOND_CASEWORKER, ROOM = METTE, JONAS, ROOM_L2  # the names every harness uses
 WINDOW = (datetime(2027, 1, 1, tzinfo=CPH), datetime(2027, 12, 31, tzinfo=CPH))
 # The service account as on-premises Exchange knows it: NTLM with DOMAIN\user.
 SERVICE_USER = "LILLEBY\\svc-syncd"
@@ -57,6 +60,11 @@ def connector(sim: EwsSimulator, **options: object) -> EWSConnector:
     }
     settings.update(options)
     return EWSConnector(settings)
+
+
+def hands(sim: EwsSimulator) -> SimBackdoor:
+    """A person in Outlook, straight on the simulator's store (never through the connector)."""
+    return SimBackdoor(sim.store)
 
 
 @contextmanager

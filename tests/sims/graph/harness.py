@@ -1,5 +1,9 @@
-"""Wiring shared by the contract backend, the Graph connector tests and the benchmark: a
-populated simulator, a connector pointed at it, and a backdoor that writes as Outlook would."""
+"""Wiring shared by the contract backend, the Graph connector tests and the benchmark.
+
+Every backend's harness (``tests/sims/<backend>/harness.py``) has the same shape: ``simulator()``
+(the server), ``populate(server)`` (two caseworkers and a room: ``CASEWORKER``,
+``SECOND_CASEWORKER``, ``ROOM``), ``connector(server, **settings)`` and ``hands(server)``, a
+person changing calendars the way Outlook (or a CalDAV client) would."""
 
 from __future__ import annotations
 
@@ -48,6 +52,14 @@ def connector_for(sim: GraphSimulator, **overrides: Any) -> GraphConnector:
     }
     settings.update(overrides)
     return GraphConnector(GraphSettings(**settings))
+
+
+connector = connector_for  # the name every backend's harness uses
+
+
+def hands(sim: GraphSimulator) -> OutlookBackdoor:
+    """A person in Outlook, straight on the simulator's state (never through the connector)."""
+    return OutlookBackdoor(sim)
 
 
 def _dtz(moment: datetime) -> dict[str, str]:

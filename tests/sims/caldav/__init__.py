@@ -1,0 +1,1 @@
+"""CalDAV's test harness: a real Radicale (no simulator needed), see harness.py."""
