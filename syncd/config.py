@@ -399,6 +399,47 @@ class DashboardConfig(_Strict):
         )
 
 
+NOTICE_KINDS = ("room_lost", "room_declined", "write_failing", "daily_summary")
+
+
+class NoticeSite(_Strict):
+    """One site's opt-in: who gets which notices."""
+
+    site: str
+    to: tuple[str, ...] = Field(min_length=1)
+    notices: tuple[Literal["room_lost", "room_declined", "write_failing", "daily_summary"], ...] = (
+        NOTICE_KINDS
+    )
+
+
+class NotificationsConfig(_Strict):
+    """E-mail notices to room coordinators (off unless enabled, and only to sites listed)."""
+
+    enabled: bool = False
+    sender: str = "selvbook@localhost"
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_security: Literal["none", "starttls", "tls"] = "none"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_password_env: str | None = None
+    smtp_password_file: str | None = None
+    smtp_timeout_seconds: float = Field(20, gt=0)
+    poll_seconds: float = Field(30, gt=0)
+    failing_write_attempts: int = Field(5, ge=1)  # a calendar write "keeps failing" from here
+    daily_summary_hour: int = Field(7, ge=0, le=23)  # local time
+    dashboard_url: str = ""  # e.g. https://syncd.kommune.dk/dashboard, for links in notices
+    sites: tuple[NoticeSite, ...] = ()
+
+    def resolved_password(self) -> str | None:
+        return read_secret(
+            self.smtp_password,
+            self.smtp_password_env,
+            self.smtp_password_file,
+            "notifications.smtp_password",
+        )
+
+
 class Config(_Strict):
     database_url: str = "sqlite:///var/syncd.db"
     timezone: str = "Europe/Copenhagen"
@@ -420,6 +461,7 @@ class Config(_Strict):
     conversation_types: tuple[ConversationTypeConfig, ...] = ()
     push: PushConfig = PushConfig()
     ops: OpsConfig = OpsConfig()
+    notifications: NotificationsConfig = NotificationsConfig()
 
     @model_validator(mode="after")
     def _ops_port(self) -> Config:
@@ -430,6 +472,9 @@ class Config(_Strict):
     @model_validator(mode="after")
     def _references(self) -> Config:
         site_ids = {s.id for s in self.sites}
+        for i, n in enumerate(self.notifications.sites):
+            if site_ids and n.site not in site_ids:
+                raise ValueError(f"notifications.sites[{i}]: unknown site {n.site!r}")
         type_codes = {t.code for t in self.conversation_types}
         for i, room in enumerate(self.rooms):
             if room.site not in site_ids:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import threading
 from datetime import date
 
 import uvicorn
@@ -49,6 +50,18 @@ def make_engine(rt: Runtime):  # type: ignore[no-untyped-def]
 
     connector = make_connector(rt.config, rt.index)
     return Engine(rt, connector) if connector is not None else None
+
+
+def _start_notices(rt: Runtime) -> threading.Event | None:
+    """E-mail notices to coordinators, if enabled and some site opted in."""
+    from syncd.notices import NoticeWatcher
+    from syncd.notify import Notifier
+
+    notifier = Notifier(rt.config.notifications)
+    if not notifier.enabled:
+        return None
+    watcher = NoticeWatcher(rt, notifier, dashboard_url=rt.config.notifications.dashboard_url)
+    return watcher.start()
 
 
 def settle_heap() -> None:
@@ -134,6 +147,7 @@ def serve(
         )
     if engine is not None:
         engine.start()
+    notices = _start_notices(rt) if engine is not None else None
     log.info(
         "starting",
         api=f"http://{server.config.host}:{server.config.port}",
@@ -149,6 +163,8 @@ def serve(
         else:
             server.run()  # returns on SIGTERM/SIGINT
     finally:
+        if notices is not None:
+            notices.set()
         if engine is not None:
             engine.stop()
             with contextlib.suppress(Exception):

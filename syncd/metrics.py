@@ -55,6 +55,12 @@ ALLOCATION_FAILURES = Counter(
     ["reason"],
     registry=REGISTRY,
 )
+NOTICES = Counter(
+    "syncd_notices_total",
+    "E-mail notices to coordinators, by kind and result (sent, failed)",
+    ["kind", "result"],
+    registry=REGISTRY,
+)
 PUSH_NOTIFICATIONS = Counter(
     "syncd_push_notifications_total",
     "Push notifications received, by backend and kind (change, missed, subscriptionRemoved, "
