@@ -94,6 +94,15 @@ class Reports:
         return report
 
 
+def reports_of(rt: Any) -> Reports:
+    """The runtime's one report cache (created on first use), shared by the dashboard, the
+    API, the metrics and the notices."""
+    existing = rt.extras.get("capacity_reports")
+    if existing is None:
+        existing = rt.extras["capacity_reports"] = Reports(rt)
+    return existing  # type: ignore[no-any-return]
+
+
 def week_text(week: date) -> str:
     iso = week.isocalendar()
     return f"{iso.year}-W{iso.week:02d}"

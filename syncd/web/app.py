@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from syncd.runtime import Runtime
-from syncd.web import actions, feeds, plan, signin, views
+from syncd.web import actions, capacity, feeds, plan, signin, views
 from syncd.web.deps import HERE, Dashboard, LoginRequired, Refused, base_path, wants_json
 from syncd.web.edges import BadField, clean_inputs, refusal, validation_message
 
@@ -97,4 +97,5 @@ def create_dashboard(rt: Runtime) -> FastAPI:
     app.include_router(views.router)
     app.include_router(actions.router)
     app.include_router(feeds.router)
+    app.include_router(capacity.router)
     return app

@@ -109,3 +109,94 @@ def bar_chart(
             )  # fmt: skip
     ticks = [Tick(round(y_of(ymax * k / 4), 1), tick_format.format(ymax * k / 4)) for k in range(5)]
     return BarChart(width, height, left, top, bottom, bars, refs, ticks, title)
+
+
+# -- Kapacitet: supply against a demand band, per week ----------------------------------------
+
+
+@dataclass(frozen=True)
+class BandSlot:
+    """One week: the supply bar, what is booked so far, and the demand band (low-high, mean)."""
+
+    label: str
+    x: float
+    width: float
+    supply: Bar
+    booked: Bar
+    band_y: float  # top of the band (high)
+    band_height: float
+    mean_y: float
+    title: str
+    css: str = ""
+
+
+@dataclass(frozen=True)
+class BandChart:
+    width: int
+    height: int
+    left: int
+    bottom: float
+    slots: list[BandSlot]
+    ticks: list[Tick]
+    title: str
+    legend: tuple[str, str, str]  # supply, booked, demand
+
+
+@dataclass(frozen=True)
+class BandItem:
+    label: str
+    supply: float
+    booked: float
+    low: float
+    mean: float
+    high: float
+    title: str
+    css: str = ""
+
+
+def band_chart(
+    items: list[BandItem],
+    *,
+    title: str,
+    legend: tuple[str, str, str] = ("tider", "booket", "efterspørgsel"),
+    width: int = 620,
+    height: int = 230,
+) -> BandChart:
+    """A grouped chart per week: a wide bar for what is offered, a narrow bar inside it for
+    what is booked so far, and the simulated demand as a band with its mean."""
+    left, top, bottom_pad = 46, 18, 26
+    plot_w, plot_h = width - left - 6, height - top - bottom_pad
+    highest = max([max(i.supply, i.high, i.booked) for i in items] + [0])
+    ymax = 4 * _nice_step(highest / 4, True) if highest > 0 else 4.0
+    slot = plot_w / max(len(items), 1)
+    bar_w = min(56.0, slot * 0.62)
+    bottom = top + plot_h
+
+    def y_of(v: float) -> float:
+        return bottom - plot_h * min(max(v, 0.0), ymax) / ymax
+
+    slots = []
+    for n, item in enumerate(items):
+        x = left + slot * n + (slot - bar_w) / 2
+        ys = y_of(item.supply)
+        yb = y_of(item.booked)
+        inner = bar_w * 0.4
+        slots.append(
+            BandSlot(
+                label=item.label,
+                x=round(x, 1),
+                width=round(bar_w, 1),
+                supply=Bar(round(x, 1), round(ys, 1), round(bar_w, 1), round(bottom - ys, 1),
+                           item.label, f"{item.supply:.0f}", item.title, "supply"),
+                booked=Bar(round(x + (bar_w - inner) / 2, 1), round(yb, 1), round(inner, 1),
+                           round(bottom - yb, 1), item.label, f"{item.booked:.0f}", item.title,
+                           "booked"),
+                band_y=round(y_of(item.high), 1),
+                band_height=round(max(y_of(item.low) - y_of(item.high), 1.5), 1),
+                mean_y=round(y_of(item.mean), 1),
+                title=item.title,
+                css=item.css,
+            )
+        )  # fmt: skip
+    ticks = [Tick(round(y_of(ymax * k / 4), 1), f"{ymax * k / 4:.0f}") for k in range(5)]
+    return BandChart(width, height, left, bottom, slots, ticks, title, legend)

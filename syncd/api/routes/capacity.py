@@ -68,7 +68,7 @@ def post_demand(
         return error_response(422, "invalid_demand", str(exc))
     with rt.db.write() as s:
         written = save_demand(s, items, source=f"api:{who.name}", now=rt.clock())
-    capacity_reports(rt).invalidate()
+    reports.reports_of(rt).invalidate()
     return JSONResponse({"stored": written, "citizens": sum(d.count for d in items)})
 
 
@@ -76,13 +76,4 @@ def post_demand(
 def get_capacity(who: Authed, rt: Rt) -> JSONResponse:
     """The forecast per site, type and week, the advice and the learned behaviour."""
     _staff(who)
-    return JSONResponse(reports.to_json(capacity_reports(rt).current()))
-
-
-def capacity_reports(rt: Any) -> reports.Reports:
-    """The runtime's one report cache (created on first use)."""
-    existing = getattr(rt, "capacity_reports", None)
-    if existing is None:
-        existing = reports.Reports(rt)
-        rt.capacity_reports = existing
-    return existing  # type: ignore[no-any-return]
+    return JSONResponse(reports.to_json(reports.reports_of(rt).current()))
