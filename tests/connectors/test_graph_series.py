@@ -155,3 +155,17 @@ def test_stubs_without_their_master_fetch_it_batched(sim, graph):
 def graph_window(changes) -> tuple[datetime, datetime]:
     token = DeltaToken.decode(changes.token)
     return token.start, token.end
+
+
+def test_a_moved_occurrence_is_read_whole_as_an_exception(sim, graph):
+    weekly_window(sim)
+    OutlookBackdoor(sim).move_occurrence(
+        CASEWORKER, "series", at(9, days=7), at(13, days=8), at(16, days=8)
+    )
+    sim.clear_log()
+    [item] = graph.fetch_changes(CASEWORKER, None, *WINDOW).changed
+    assert starts(item) == [at(9), at(13, days=8), at(9, days=14), at(9, days=21)]
+    [moved] = [o for o in item.overrides if o.start == at(13, days=8)]
+    assert moved.recurrence_id == at(9, days=7) and moved.summary == "Selvbook: Jobsamtale"
+    # An exception stub in a full round: the series is listed with /instances once.
+    assert len([e for e in sim.entries() if e.path.endswith("/instances")]) == 1

@@ -91,6 +91,12 @@ class ExchangeHands(Hands, Protocol):
         """Outlook deletes one occurrence of a series; the series stays."""
         ...
 
+    def move_occurrence(
+        self, calendar_id: str, uid: str, original_start: datetime, start: datetime, end: datetime
+    ) -> None:
+        """Outlook moves one occurrence of a series."""
+        ...
+
     def room_policy(self, calendar_id: str, **policy: object) -> None:
         """Set-CalendarProcessing on a room mailbox (see ``tests.sims.rba.RoomPolicy``)."""
         ...
@@ -225,6 +231,9 @@ class EWSHands:
     def delete_occurrence(self, calendar_id: str, uid: str, start: datetime) -> None:
         self.outlook.delete_occurrence(calendar_id, uid, start)
 
+    def move_occurrence(self, calendar_id, uid, original_start, start, end) -> None:  # type: ignore[no-untyped-def]
+        self.outlook.move_occurrence(calendar_id, uid, original_start, start, end)
+
     def room_policy(self, calendar_id: str, **policy: object) -> None:
         with self.sim.store.lock:
             self.sim.store.mailbox(calendar_id).policy = RoomPolicy(**policy)  # type: ignore[arg-type]
@@ -327,6 +336,9 @@ class GraphHands:
 
     def delete_occurrence(self, calendar_id: str, uid: str, start: datetime) -> None:
         self.outlook.delete_occurrence(calendar_id, uid, start)
+
+    def move_occurrence(self, calendar_id, uid, original_start, start, end) -> None:  # type: ignore[no-untyped-def]
+        self.outlook.move_occurrence(calendar_id, uid, original_start, start, end)
 
     def room_policy(self, calendar_id: str, **policy: object) -> None:
         with self.sim.state.lock:

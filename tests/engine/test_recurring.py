@@ -50,3 +50,16 @@ def test_a_busy_weekly_series_blocks_every_week(exchange):
     )
     exchange.settle()
     assert offer_days(exchange) == []
+
+
+def test_an_occurrence_moved_in_outlook_is_offered_at_its_new_time(exchange):
+    weekly_window(exchange)
+    exchange.settle()
+    exchange.exchange.move_occurrence(
+        exchange.calendar("mette"), "ws", at(7, 9), at(8, 13), at(8, 16)
+    )
+    exchange.engine.cycle()
+    days = [at(0, 9).date(), at(8, 9).date(), at(14, 9).date(), at(21, 9).date()]
+    assert offer_days(exchange) == days
+    moved = [o for o in offers(exchange.rt, caseworker_id="mette") if o.start.date() == days[1]]
+    assert min(o.start for o in moved) == at(8, 13)

@@ -115,6 +115,17 @@ class OutlookBackdoor:
             [instance] = series.instances(lo, lo + timedelta(minutes=1))
         self.sim.state.delete_occurrence(mailbox.address, instance[0])
 
+    def move_occurrence(
+        self, calendar_id: str, uid: str, original_start: datetime, start: datetime, end: datetime
+    ) -> None:
+        """Outlook moves one occurrence of a series (it becomes an exception)."""
+        with self.sim.state.lock:
+            series = self.sim.state.find_uid(calendar_id, uid)
+            lo = original_start.astimezone(UTC)
+            [instance] = [i for i in series.instances(lo, lo + timedelta(minutes=1)) if i[4] == lo]
+            address = self.sim.state.mailbox(calendar_id).address
+        self.sim.state.move_occurrence(address, instance[0], start, end)
+
     def change_id(self, calendar_id: str, uid: str) -> None:
         """The event gets a new id, as Graph's default (mutable) ids do when an item moves to
         another folder and back; delta reports the old id removed and the new one new."""

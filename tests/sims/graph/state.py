@@ -149,6 +149,7 @@ class SimEvent:
     transaction_id: str | None = None
     rrule: str | None = None
     exdates: set[datetime] = field(default_factory=set)  # UTC starts of removed occurrences
+    moved: dict[datetime, tuple[datetime, datetime]] = field(default_factory=dict)  # exceptions
     is_cancelled: bool = False
     response: str = "organizer"
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -157,11 +158,12 @@ class SimEvent:
     seq: int = 0
     overrides: dict[str, Any] = field(default_factory=dict)  # raw fields forced into render()
 
-    def instances(self, lo: datetime, hi: datetime) -> list[tuple[str, datetime, datetime, bool]]:
-        """(instance id, start, end, is_occurrence) of this event overlapping [lo, hi)."""
+    def instances(self, lo: datetime, hi: datetime) -> list[tuple]:
+        """(instance id, start, end, is_occurrence, original start, type) of this event
+        overlapping [lo, hi); type is "occurrence", or "exception" for a moved one."""
         if not self.rrule:
             if _overlaps(self.start, self.end, lo, hi):
-                return [(self.id, self.start, self.end, False)]
+                return [(self.id, self.start, self.end, False, self.start, "singleInstance")]
             return []
         local_zone = zone(self.tz)
         duration = self.end - self.start
@@ -171,10 +173,14 @@ class SimEvent:
         hi_local = hi.astimezone(local_zone).replace(tzinfo=None) + timedelta(days=1)
         found = []
         for occurrence in rule.between(lo_local, hi_local, inc=True):
-            start = occurrence.replace(tzinfo=local_zone).astimezone(UTC)
-            end = start + duration
-            if start not in self.exdates and _overlaps(start, end, lo, hi):
-                found.append((f"{self.id}_{start.strftime('%Y%m%dT%H%M%SZ')}", start, end, True))
+            original = occurrence.replace(tzinfo=local_zone).astimezone(UTC)
+            if original in self.exdates:
+                continue
+            start, end = self.moved.get(original, (original, original + duration))
+            kind = "exception" if original in self.moved else "occurrence"
+            if _overlaps(start, end, lo, hi):
+                instance_id = f"{self.id}_{original.strftime('%Y%m%dT%H%M%SZ')}"
+                found.append((instance_id, start, end, True, original, kind))
         return found
 
     def bump(self, seq: int) -> None:
@@ -189,10 +195,10 @@ class SimEvent:
         extra: dict[str, Any] = {}
         ical_uid = self.ical_uid
         if instance is not None and instance[3]:
-            event_id, start, end = instance[0], instance[1], instance[2]
-            event_type = "occurrence"
-            extra = {"seriesMasterId": self.id, "originalStart": iso_z(start)}
-            ical_uid = occurrence_uid(self.ical_uid, start.astimezone(zone(self.tz)).date())
+            event_id, start, end, original = instance[0], instance[1], instance[2], instance[4]
+            event_type = instance[5]
+            extra = {"seriesMasterId": self.id, "originalStart": iso_z(original)}
+            ical_uid = occurrence_uid(self.ical_uid, original.astimezone(zone(self.tz)).date())
         change_key = base64.b64encode(f"{self.id[-8:]}{self.change_key}".encode()).decode()
         data = {
             "@odata.type": "#microsoft.graph.event",
@@ -235,14 +241,15 @@ class SimEvent:
 
     def stub(self, tz_name: str, instance: tuple) -> dict:
         """An occurrence as calendarView/delta reports it: these seven keys and nothing else
-        (microsoft-graph-docs #1716 and #7632, -contrib #34 show exactly this shape)."""
+        (microsoft-graph-docs #1716 and #7632, -contrib #34 show exactly this shape). A moved
+        occurrence (an exception) is assumed to come the same way, with type "exception"."""
         change_key = base64.b64encode(f"{self.id[-8:]}{self.change_key}".encode()).decode()
         return {
             "@odata.type": "#microsoft.graph.event",
             "@odata.etag": f'W/"{change_key}"',
             "id": instance[0],
             "seriesMasterId": self.id,
-            "type": "occurrence",
+            "type": instance[5],
             "start": self._when(instance[1], tz_name),
             "end": self._when(instance[2], tz_name),
         }
@@ -425,11 +432,13 @@ class GraphState:
         if master is not None and master.rrule and event_id != master.id:
             stamp = event_id.rsplit("_", 1)[1]
             try:
-                start = datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+                original = datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
             except ValueError:
-                start = None
-            if start is not None:
-                for instance in master.instances(start, start + timedelta(seconds=1)):
+                original = None
+            if original is not None:
+                moved_to = master.moved.get(original, (original, original))[0]
+                lo = min(original, moved_to) - timedelta(days=1)
+                for instance in master.instances(lo, max(original, moved_to) + timedelta(days=1)):
                     if instance[0] == event_id:
                         return master, instance
         raise GraphError(
@@ -442,7 +451,17 @@ class GraphState:
         with self.lock:
             mailbox = self.mailbox(address)
             master, instance = self.occurrence(mailbox, event_id)
-            master.exdates.add(instance[1])
+            master.exdates.add(instance[4])
+            master.moved.pop(instance[4], None)
+            master.bump(mailbox.next_seq())
+
+    def move_occurrence(self, address: str, event_id: str, start: datetime, end: datetime) -> None:
+        """One occurrence moved in Outlook: it becomes an exception of the series (type
+        "exception", originalStart kept), and the master changes."""
+        with self.lock:
+            mailbox = self.mailbox(address)
+            master, instance = self.occurrence(mailbox, event_id)
+            master.moved[instance[4]] = (start.astimezone(UTC), end.astimezone(UTC))
             master.bump(mailbox.next_seq())
 
     def create_event(
