@@ -19,6 +19,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     """Validate the configuration and the database; say what is wrong and exit non-zero."""
     config = _load(args)
     print(f"configuration: ok ({args.config or 'defaults'})")
+    session_problem = _check_session_secret(config)
     from syncd.store.db import Database
 
     db = Database(config.database_url)
@@ -33,7 +34,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         return 1
     finally:
         db.dispose()
-    problems = 0
+    problems = session_problem
     for key in config.api.keys:
         try:
             key.resolved_hash()
@@ -45,6 +46,39 @@ def cmd_check(args: argparse.Namespace) -> int:
 
         problems += check_calendars(config)
     return 1 if problems else 0
+
+
+def _check_session_secret(config: Config) -> int:
+    """Several processes (API workers, or replicas sharing PostgreSQL) must sign dashboard
+    sessions with one secret: each would otherwise make its own, and a sign-in on one would be
+    refused by the next. Returns 1 for a problem (printed), else 0."""
+    d = config.dashboard
+    if not d.enabled:
+        return 0
+    try:
+        secret = d.resolved_session_secret()
+    except ConfigError as exc:
+        print(f"dashboard: FAILED: {exc}")
+        return 1
+    shared = config.api.workers > 1 or not config.database_url.startswith("sqlite")
+    if secret:
+        if len(secret) < 32:
+            print("dashboard: FAILED: session_secret is shorter than 32 characters")
+            return 1
+        print("dashboard: ok (session secret set)")
+        return 0
+    if shared:
+        why = "several API workers" if config.api.workers > 1 else "PostgreSQL (replicas)"
+        print(
+            f"dashboard: FAILED: no session_secret with {why}: each process would sign "
+            "sessions with its own random secret and sign-ins would break between them. Set "
+            "[dashboard] session_secret_env (the same secret for every replica)."
+        )
+        return 1
+    print(
+        "dashboard: ok (one process; sessions end when it stops, set session_secret to keep them)"
+    )
+    return 0
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:

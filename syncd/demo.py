@@ -88,6 +88,30 @@ def _dashboard(password: str) -> str:
     )
 
 
+class _Progress:
+    """Numbered steps with the seconds each took, so a first run is never silent."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.started = time.monotonic()
+        self.last = self.started
+
+    def __call__(self, what: str) -> None:
+        now = time.monotonic()
+        if self.n:
+            print(f"      done in {now - self.last:.1f} s", flush=True)
+        self.n += 1
+        self.last = now
+        print(f"demo: [{self.n}] {what} ...", flush=True)
+
+    def done(self) -> None:
+        now = time.monotonic()
+        print(
+            f"      done in {now - self.last:.1f} s (set up in {now - self.started:.0f} s)",
+            flush=True,
+        )
+
+
 class CitizenSimulator:
     """Books, cancels and rebooks through the HTTP API like Jobnet's front end would."""
 
@@ -152,18 +176,22 @@ def run_demo(
     password = "demo-" + secrets.token_urlsafe(9)
     radicale = None
     dav_url = None
+    step = _Progress()
     if with_calendars:
         from syncd.devtools.radicale import start_radicale
         from syncd.devtools.seed import scenario_calendars, write_radicale_folder
 
+        step("generating the jobcentre and its calendars")
         gen = scenarios.generate(scenarios.load(scenario_path), start=start)
         write_radicale_folder(
             work / "radicale" / "collections" / "collection-root", scenario_calendars(gen)
         )
+        step("starting the CalDAV server (Radicale)")
         radicale = start_radicale(work / "radicale")
         dav_url = radicale.url
     config = load_config(write_demo_config(work, port, scenario_path, api_key, dav_url, password))
     configure_logging(config.log_level, config.log_format)
+    step("creating the store and loading the directory")
     rt = open_from_config(config, start=start)
     engine = make_engine(rt)
     server = uvicorn.Server(
@@ -182,9 +210,10 @@ def run_demo(
                 return 1
             time.sleep(0.05)
         if engine is not None:
-            print("demo: reading the calendars for the first time ...", flush=True)
+            step("reading every calendar for the first time and publishing offers")
             engine.cycle()
             engine.start()
+        step.done()
         base = f"http://127.0.0.1:{port}"
         print(
             f"\nSelvbook syncd demo is running ({rt.index.directory.sites[0].name}).\n"

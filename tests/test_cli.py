@@ -57,3 +57,24 @@ def test_status_resync_and_outbox_retry(tmp_path, capsys):
     assert main(["-c", cfg, "outbox", "retry"]) == 0
     assert main(["-c", cfg, "sync", "--once"]) == 1
     assert "no calendar backend configured" in capsys.readouterr().out
+
+
+def test_check_fails_when_replicas_would_sign_sessions_differently(tmp_path, capsys, monkeypatch):
+    shared = 'database_url = "postgresql://nobody@127.0.0.1:1/none"\n'
+    assert main(["-c", write(tmp_path, shared), "check"]) == 1
+    out = capsys.readouterr().out
+    assert "dashboard: FAILED: no session_secret with PostgreSQL (replicas)" in out
+    monkeypatch.setenv("SESSION_SECRET", "s" * 40)
+    cfg = write(tmp_path, shared + '[dashboard]\nsession_secret_env = "SESSION_SECRET"\n')
+    main(["-c", cfg, "check"])
+    assert "dashboard: ok (session secret set)" in capsys.readouterr().out
+    monkeypatch.setenv("SESSION_SECRET", "short")
+    main(["-c", cfg, "check"])
+    assert "shorter than 32 characters" in capsys.readouterr().out
+    workers = 'database_url = "sqlite:///s.db"\n[api]\nworkers = 2\n'
+    assert main(["-c", write(tmp_path, workers), "check"]) == 1
+    assert "no session_secret with several API workers" in capsys.readouterr().out
+    single = write(tmp_path, 'database_url = "sqlite:///s.db"\n')
+    assert main(["-c", single, "db", "upgrade"]) == 0
+    assert main(["-c", single, "check"]) == 0
+    assert "dashboard: ok (one process" in capsys.readouterr().out

@@ -45,6 +45,7 @@ def test_demo_runs_end_to_end(tmp_path):
             proc.kill()
     assert proc.returncode == 0, out[-3000:]
     assert "Booking API:" in out and "demo stopped:" in out
+    assert "demo: [1] generating the jobcentre" in out and "set up in" in out  # never silent
     stats = out.split("demo stopped:")[1]
     assert "'booked': 0" not in stats, out[-2000:]
     # The bookings reached the caseworkers' calendars as our own private events.
