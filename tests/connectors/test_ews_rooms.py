@@ -124,3 +124,18 @@ def test_tidying_a_duplicate_of_our_event_keeps_the_rooms_reservation() -> None:
             restarted.close()
         assert [e["uid"] for e in backdoor.list_events(METTE)] == ["bk-3"]
         assert [e["uid"] for e in backdoor.list_events(ROOM_L2)] == ["bk-3"]
+
+
+def test_the_rooms_copy_shows_the_organizer_by_exchanges_defaults() -> None:
+    from tests.sims.rba import RoomPolicy
+
+    with running() as (sim, backdoor, conn):
+        conn.upsert_event(METTE, booking("bk-s1", at(8)))
+        [copy] = backdoor.list_events(ROOM_L2)
+        assert copy["summary"] == "Mette Hansen"
+        sim.store.mailbox(ROOM_L2).policy = RoomPolicy(
+            delete_subject=False, add_organizer_to_subject=False
+        )
+        conn.upsert_event(METTE, booking("bk-s2", at(11)))
+        titles = {e["uid"]: e["summary"] for e in backdoor.list_events(ROOM_L2)}
+        assert titles["bk-s2"] == "Jobsamtale (selvbooket) - fremmøde"

@@ -173,3 +173,19 @@ def test_deleting_the_booking_cancels_the_room_reservation(sim, graph):
     assert len(OutlookBackdoor(sim).list_events(ROOM)) == 1
     assert graph.delete_event(CASEWORKER, "bk-10") is True
     assert OutlookBackdoor(sim).list_events(ROOM) == []
+
+
+def test_the_rooms_copy_shows_the_organizer_unless_the_room_keeps_subjects(sim, graph):
+    """Exchange's defaults (DeleteSubject, AddOrganizerToSubject: $true) put the organizer's
+    name in the room's copy; the admin guide's settings keep the conversation's title."""
+    graph.upsert_event(CASEWORKER, booking("bk-s1", at(9), rooms=(ROOM,)))
+    [copy] = OutlookBackdoor(sim).list_events(ROOM)
+    assert copy["summary"] == "Mette Jensen"
+    from tests.sims.rba import RoomPolicy
+
+    sim.state.mailbox(ROOM).policy = RoomPolicy(
+        delete_subject=False, add_organizer_to_subject=False
+    )
+    graph.upsert_event(CASEWORKER, booking("bk-s2", at(11), rooms=(ROOM,)))
+    titles = {e["uid"]: e["summary"] for e in OutlookBackdoor(sim).list_events(ROOM)}
+    assert "Jobsamtale (selvbooket) - fremmøde" in titles.values()

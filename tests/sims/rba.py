@@ -9,6 +9,8 @@ set-calendarprocessing):
 - ``BookingWindowInDays`` (0-1080, default 180): "the maximum number of days in advance that the
   resource can be reserved"; a meeting ending beyond it is declined.
 - ``AllowConflicts`` (default ``$false``): a request overlapping an accepted meeting is declined.
+- ``DeleteSubject`` and ``AddOrganizerToSubject`` (both ``$true`` by default): the room's copy
+  of the meeting loses its subject and shows the organizer's name instead.
 
 The RBA works from the room's inbox, after the invitation has been delivered, so its answer
 comes later than the organizer's write (seconds to minutes; longer under load). A room with
@@ -31,6 +33,8 @@ class RoomPolicy:
     automate_processing: str = "AutoAccept"  # AutoAccept | AutoUpdate | None
     booking_window_days: int = 180
     allow_conflicts: bool = False
+    delete_subject: bool = True
+    add_organizer_to_subject: bool = True
     answers_later: bool = False  # the assistant answers only when the test lets it run
 
 
@@ -51,3 +55,11 @@ def decide(
     if cancelled or (conflict and not policy.allow_conflicts):
         return Answer("decline", CONFLICT)
     return Answer("accept")
+
+
+def copy_subject(policy: RoomPolicy, subject: str, organizer_name: str) -> str:
+    """The subject of the room's copy of a meeting (DeleteSubject, AddOrganizerToSubject)."""
+    kept = "" if policy.delete_subject else subject
+    if policy.add_organizer_to_subject:
+        return f"{organizer_name} {kept}".strip()
+    return kept

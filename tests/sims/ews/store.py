@@ -400,7 +400,9 @@ class Store:
     def _put_room_copy(self, room: Mailbox, meeting: Item) -> None:
         copy = self.by_uid(room.email, meeting.uid)
         fields = dict(
-            subject=meeting.subject,
+            subject=rba.copy_subject(
+                room.policy, meeting.subject, self.mailboxes[meeting.mailbox].name
+            ),
             start=meeting.start,
             end=meeting.end,
             zone=meeting.zone,

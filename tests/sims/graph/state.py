@@ -652,7 +652,8 @@ class GraphState:
             return True
         if copies:
             copy = copies[0]
-            copy.start, copy.end, copy.subject = event.start, event.end, event.subject
+            copy.start, copy.end = event.start, event.end
+            copy.subject = rba.copy_subject(room.policy, event.subject, organizer.name)
             copy.bump(room.next_seq())
         else:
             copy = SimEvent(
@@ -660,7 +661,7 @@ class GraphState:
                 ical_uid=event.ical_uid,
                 start=event.start,
                 end=event.end,
-                subject=event.subject,
+                subject=rba.copy_subject(room.policy, event.subject, organizer.name),
                 tz=event.tz,
                 location=event.location,
                 sensitivity=event.sensitivity,
