@@ -50,8 +50,15 @@ def check_calendars(config: Config, out: Callable[[str], None] = print) -> int:
         else:
             state = f"NOT reachable: {result.error or 'unknown error'}"
             problems += 1
-        out(f"{target.kind:10} {target.owner_id:12} {target.calendar_id}: {state}")
+        where = _backend_of(connector, target.calendar_id)
+        out(f"{target.kind:10} {target.owner_id:12} {target.calendar_id}{where}: {state}")
     connector.close()
     rt.db.dispose()
     out(f"calendars: {len(results) - problems} ok, {problems} with problems")
     return problems
+
+
+def _backend_of(connector: object, calendar_id: str) -> str:
+    """`` [backend name]`` when several backends serve the calendars (connectors.routing)."""
+    backend_of = getattr(connector, "backend_of", None)
+    return f" [{backend_of(calendar_id)}]" if backend_of is not None else ""

@@ -157,3 +157,14 @@ def test_a_caseworker_naming_an_unknown_backend_is_refused(tmp_path):
     data["caseworkers"][0]["backend"] = "skyen"
     with pytest.raises((ConfigError, ValueError), match="unknown backend 'skyen'"):
         parse_config(data)
+
+
+def test_syncd_check_names_each_calendars_backend(tmp_path, clock):
+    from syncd.checks import check_calendars
+
+    with hybrid_world(tmp_path, clock) as world:
+        lines: list[str] = []
+        assert check_calendars(world.rt.config, lines.append) == 0
+        by_owner = {line.split()[1]: line for line in lines if line.startswith(("case", "room"))}
+        assert "[online]" in by_owner["lars"] and "[online]" in by_owner["L2"]
+        assert "[default]" in by_owner["mette"] and "[default]" in by_owner["L9"]
