@@ -21,8 +21,15 @@ class _Body(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    code: str = Field(examples=["slot_taken"])
-    message: str
+    code: str = Field(
+        description="Stable, machine-readable; the codes each status can carry are listed with "
+        "each operation's responses.",
+        examples=["slot_taken"],
+    )
+    message: str = Field(
+        description="For people (English); never echoes the input.",
+        examples=["the time was just taken"],
+    )
 
 
 class ErrorResponse(BaseModel):
@@ -43,8 +50,17 @@ class ConversationTypeOut(BaseModel):
 
 
 class SiteOut(BaseModel):
-    id: str
-    name: str
+    id: str = Field(examples=["lilleby"])
+    name: str = Field(examples=["Jobcenter Lilleby"])
+
+
+class RoomOut(BaseModel):
+    id: str = Field(examples=["L1"])
+    site_id: str = Field(examples=["lilleby"])
+    name: str = Field(examples=["Mødelokale L1"])
+    capacity: int = Field(description="Seats", examples=[2])
+    features: list[str] = Field(examples=[["wheelchair"]])
+    floor: str | None = Field(None, examples=["1. sal"])
 
 
 class CaseworkerOut(BaseModel):
@@ -72,6 +88,13 @@ class OffersOut(BaseModel):
 
 
 class HoldIn(_Body):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"offer_id": "s-mette-20261201T0900~in_person", "citizen_ref": "c-7f3a"}]
+        },
+    )
+
     offer_id: Ident = Field(min_length=3)
     citizen_ref: Ident = Field(
         description="An opaque reference to the citizen. Never a CPR number: those are refused.",
@@ -85,10 +108,17 @@ class HoldIn(_Body):
 
 
 class RebookIn(_Body):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"offer_id": "s-mette-20261202T1000~in_person"}]},
+    )
+
     offer_id: Ident = Field(min_length=3)
 
 
 class CancelIn(_Body):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"reason": "syg"}]})
+
     reason: FreeText = ""
 
 
@@ -109,12 +139,46 @@ class BookingOut(BaseModel):
     conflict: str | None
 
 
+EVENT_TYPES = {
+    "booking.confirmed": "a hold became a booking",
+    "booking.cancelled": "cancelled by the citizen (API) or the caseworker (calendar)",
+    "booking.rebooked": "moved to another offer through the API (`previous` has the old time)",
+    "booking.moved": "the caseworker moved the meeting in her calendar",
+    "booking.room_changed": "the conversation has another room (`previous_room` when known)",
+    "booking.room_lost": "no room could be kept for the conversation; staff are told",
+    "booking.conflict": "the calendar changed in a way the booking cannot follow (`reason`)",
+}
+
+
+class EventPayload(BaseModel):
+    """What changed. Which fields an event carries depends on its type; new fields may be
+    added, so ignore the ones you do not know."""
+
+    model_config = ConfigDict(extra="allow")
+
+    reference: str | None = Field(None, description="The booking's reference", examples=["R-8K2Q"])
+    caseworker_id: str | None = Field(None, examples=["mette"])
+    type: str | None = Field(None, description="Conversation type code", examples=["jobsamtale"])
+    mode: Mode | None = None
+    start: str | None = Field(None, description="ISO 8601", examples=["2026-12-01T09:00:00+00:00"])
+    end: str | None = Field(None, description="ISO 8601", examples=["2026-12-01T09:30:00+00:00"])
+    status: str | None = Field(None, examples=["confirmed"])
+    room: str | None = Field(None, description="Room id, or null without a room", examples=["L1"])
+    previous_room: str | None = None
+    by: str | None = Field(None, description="citizen or caseworker", examples=["citizen"])
+    reason: str | None = Field(None, description="Why (conflicts)")
+    previous: dict[str, object] | None = Field(None, description="The old time (rebooked)")
+
+
 class EventOut(BaseModel):
-    id: int
+    id: int = Field(description="Increasing; pass the last one seen as `after`", examples=[42])
     at: datetime
-    type: str
-    booking_id: str | None
-    payload: dict[str, object]
+    type: str = Field(
+        description="One of: " + "; ".join(f"`{k}`: {v}" for k, v in EVENT_TYPES.items()),
+        examples=["booking.confirmed"],
+    )
+    booking_id: str | None = Field(examples=["b-3f9c2a1d"])
+    payload: EventPayload
 
 
 class EventsOut(BaseModel):
@@ -123,6 +187,13 @@ class EventsOut(BaseModel):
 
 
 class RestrictionIn(_Body):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"citizen_ref": "c-7f3a", "caseworker_id": "mette", "reason": "aftalt"}]
+        },
+    )
+
     citizen_ref: Ident
     caseworker_id: Ident | None = Field(
         None, description="Bar the citizen from this caseworker only; omit to withdraw entirely."

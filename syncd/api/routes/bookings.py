@@ -16,6 +16,7 @@ router = APIRouter()
 
 @router.get("/api/v1/bookings/{booking_id}", response_model=BookingOut, responses=ERRORS)
 def get_booking(booking_id: PathId, who: Authed, rt: Rt) -> Response:
+    """A booking with its room and location. Only the client that made it, or a staff key."""
     return booking_json(rt, rt.bookings.get(booking_id, owner=who.owner))
 
 
@@ -28,6 +29,8 @@ def cancel(
     body: CancelIn | None = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
+    """Cancel a confirmed booking on the citizen's behalf; the calendars lose it. Cancelling twice is harmless. `reason` may not hold a CPR number."""
+
     def act() -> Response:
         view = rt.bookings.cancel(
             booking_id,
@@ -50,6 +53,8 @@ def rebook(
     request: Request,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
+    """Move a confirmed booking to another offer in one step: never two bookings, never none."""
+
     def act() -> Response:
         view = rt.bookings.rebook(
             booking_id, body.offer_id, client=who.name, staff=who.staff, owner=who.owner

@@ -22,6 +22,8 @@ def events(
     after: Annotated[int, Query(ge=0, le=INT_MAX)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> EventsOut:
+    """What happened to bookings, in order (confirmed, cancelled, rebooked, moved in a calendar,
+    room changes, conflicts). Poll with `after` = the last `next_after`."""
     with rt.db.read() as s:
         rows = list(
             s.scalars(

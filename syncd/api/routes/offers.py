@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import AfterValidator
 
-from syncd.api.deps import ERRORS, Authed, QueryId, Rt
+from syncd.api.deps import OFFER_LINKS, Authed, QueryId, Rt, linked
 from syncd.api.schemas import OfferOut, OffersOut
 from syncd.domain.model import Mode
 from syncd.inputs import moment_in_window
@@ -21,7 +21,7 @@ router = APIRouter()
 Moment = Annotated[datetime, AfterValidator(moment_in_window)]
 
 
-@router.get("/api/v1/offers", response_model=OffersOut, responses=ERRORS)
+@router.get("/api/v1/offers", response_model=OffersOut, responses=linked(200, OFFER_LINKS))
 def offers(
     who: Authed,
     rt: Rt,
@@ -37,6 +37,7 @@ def offers(
     ] = False,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> OffersOut:
+    """Free times to book, soonest first. Without `from`/`to`: the next 42 days. `truncated` says more exist beyond `limit`. Each offer id is valid until the time is taken."""
     if type is not None and type not in rt.index.types:
         raise InvalidError(f"unknown conversation type {type!r}", code="unknown_type")
     now = rt.clock()

@@ -21,6 +21,8 @@ def add_restriction(
     request: Request,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
+    """Withdraw a citizen from self-booking (no `caseworker_id`) or bar her from one caseworker."""
+
     def act() -> Response:
         rt.bookings.add_restriction(body.citizen_ref, body.caseworker_id, body.reason, who.name)
         return Response(status_code=204)
