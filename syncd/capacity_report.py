@@ -21,7 +21,10 @@ from syncd.capacity.advice import Advice, advise
 from syncd.capacity.behaviour import Behaviour, learn_all
 from syncd.capacity.demand import DemandCount, monday_of
 from syncd.capacity.forecast import ALL_TYPES, Forecast, forecast
+from syncd.logs import get_logger
 from syncd.store import capacity as store
+
+log = get_logger("syncd.capacity")
 
 WEEKS_AHEAD = 6
 LOOKBACK_WEEKS = 2  # past weeks read so citizens booking now spread over known offers
@@ -75,8 +78,14 @@ class Reports:
         self.options = options
         self._lock = threading.Lock()
         self._report: Report | None = None
+        self._last: Report | None = None  # kept through invalidate, for metrics
         self._at = 0.0
         self.listeners: list[Callable[[Report], None]] = []
+
+    def latest(self) -> Report | None:
+        """The last report built, however old (None before the first)."""
+        with self._lock:
+            return self._report or self._last
 
     def invalidate(self) -> None:
         with self._lock:
@@ -88,7 +97,7 @@ class Reports:
             if fresh and self._report.today == self.rt.clock().astimezone(self.rt.zone).date():  # type: ignore[union-attr]
                 return self._report  # type: ignore[return-value]
             report = build(self.rt, **self.options)
-            self._report, self._at = report, clock.monotonic()
+            self._report, self._last, self._at = report, report, clock.monotonic()
         for listener in self.listeners:
             listener(report)
         return report
@@ -99,8 +108,31 @@ def reports_of(rt: Any) -> Reports:
     API, the metrics and the notices."""
     existing = rt.extras.get("capacity_reports")
     if existing is None:
-        existing = rt.extras["capacity_reports"] = Reports(rt)
+        c = rt.config.capacity
+        existing = rt.extras["capacity_reports"] = Reports(
+            rt, weeks_ahead=c.weeks_ahead, runs=c.runs, level=c.level, seed=c.seed
+        )
     return existing  # type: ignore[no-any-return]
+
+
+def start_refresh(rt: Any, minutes: float) -> threading.Event:
+    """Rebuild the report every ``minutes`` in the background, so the metrics and the
+    notices follow new bookings and demand without anyone opening the page."""
+    stop = threading.Event()
+    reports = reports_of(rt)
+
+    def loop() -> None:
+        while True:
+            try:
+                reports.invalidate()
+                reports.current()
+            except Exception:
+                log.exception("capacity forecast failed")
+            if stop.wait(minutes * 60):
+                return
+
+    threading.Thread(target=loop, name="capacity", daemon=True).start()
+    return stop
 
 
 def week_text(week: date) -> str:

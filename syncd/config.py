@@ -399,7 +399,13 @@ class DashboardConfig(_Strict):
         )
 
 
-NOTICE_KINDS = ("room_lost", "room_declined", "write_failing", "daily_summary")
+NOTICE_KINDS = (
+    "room_lost",
+    "room_declined",
+    "write_failing",
+    "daily_summary",
+    "capacity_shortfall",
+)
 
 
 class NoticeSite(_Strict):
@@ -407,9 +413,12 @@ class NoticeSite(_Strict):
 
     site: str
     to: tuple[str, ...] = Field(min_length=1)
-    notices: tuple[Literal["room_lost", "room_declined", "write_failing", "daily_summary"], ...] = (
-        NOTICE_KINDS
-    )
+    notices: tuple[
+        Literal[
+            "room_lost", "room_declined", "write_failing", "daily_summary", "capacity_shortfall"
+        ],
+        ...,
+    ] = NOTICE_KINDS
 
 
 class NotificationsConfig(_Strict):
@@ -440,6 +449,16 @@ class NotificationsConfig(_Strict):
         )
 
 
+class CapacityConfig(_Strict):
+    """Kapacitet: the forecast of whether every citizen gets a time before the deadline."""
+
+    refresh_minutes: float = Field(30, ge=0)  # rebuild in the background; 0: only on request
+    weeks_ahead: int = Field(6, ge=1, le=26)
+    runs: int = Field(200, ge=20, le=5000)  # simulation runs behind the band
+    level: float = Field(0.9, gt=0.5, lt=1)  # "ca. 14 tider for få ved 90 %-niveau"
+    seed: int = 17  # the same inputs give the same forecast
+
+
 class Config(_Strict):
     database_url: str = "sqlite:///var/syncd.db"
     timezone: str = "Europe/Copenhagen"
@@ -462,6 +481,7 @@ class Config(_Strict):
     push: PushConfig = PushConfig()
     ops: OpsConfig = OpsConfig()
     notifications: NotificationsConfig = NotificationsConfig()
+    capacity: CapacityConfig = CapacityConfig()
 
     @model_validator(mode="after")
     def _ops_port(self) -> Config:

@@ -8,6 +8,7 @@ import gc
 import os
 import threading
 from datetime import date
+from typing import Any
 
 import uvicorn
 
@@ -61,7 +62,31 @@ def _start_notices(rt: Runtime) -> threading.Event | None:
     if not notifier.enabled:
         return None
     watcher = NoticeWatcher(rt, notifier, dashboard_url=rt.config.notifications.dashboard_url)
+    _attach_capacity_notices(rt, notifier, watcher)
     return watcher.start()
+
+
+def _attach_capacity_notices(rt: Runtime, notifier: Any, watcher: Any) -> None:
+    """Kapacitet: a notice when the forecast finds a week that falls short (the replica that
+    sends the other notices sends these)."""
+    from syncd.capacity_notices import CapacityNotices, attach
+
+    attach(
+        rt,
+        CapacityNotices(
+            notifier,
+            dashboard_url=rt.config.notifications.dashboard_url,
+            may_send=watcher._may_send,
+        ),
+    )
+
+
+def _start_capacity(rt: Runtime) -> threading.Event | None:
+    """Kapacitet: rebuild the forecast in the background (metrics and notices follow it)."""
+    from syncd.capacity_report import start_refresh
+
+    minutes = rt.config.capacity.refresh_minutes
+    return start_refresh(rt, minutes) if minutes > 0 else None
 
 
 def settle_heap() -> None:
@@ -148,6 +173,7 @@ def serve(
     if engine is not None:
         engine.start()
     notices = _start_notices(rt) if engine is not None else None
+    capacity = _start_capacity(rt) if engine is not None else None
     log.info(
         "starting",
         api=f"http://{server.config.host}:{server.config.port}",
@@ -165,6 +191,8 @@ def serve(
     finally:
         if notices is not None:
             notices.set()
+        if capacity is not None:
+            capacity.set()
         if engine is not None:
             engine.stop()
             with contextlib.suppress(Exception):

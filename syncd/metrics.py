@@ -155,6 +155,27 @@ class StoreCollector(Collector):
             if st.last_success_at:
                 lag.add_metric([st.kind, st.owner_id], (now - st.last_success_at).total_seconds())
         yield lag
+        yield from _capacity(rt)
+
+
+def _capacity(rt: Any) -> Iterator[GaugeMetricFamily]:
+    """Kapacitet: citizens projected to get no time, per site, type and ISO week, from the
+    latest forecast (never built at scrape time: it takes seconds on a large jobcentre)."""
+    from syncd.capacity_report import reports_of, week_text
+
+    report = reports_of(rt).latest()
+    if report is None:
+        return
+    gauge = GaugeMetricFamily(
+        "syncd_capacity_shortfall",
+        "Citizens projected to get no time by their latest date at the forecast level, "
+        "per site, conversation type and ISO week",
+        labels=["site", "type", "week"],
+    )
+    for r in report.forecast.rows:
+        if r.type_code:
+            gauge.add_metric([r.site_id, r.type_code, week_text(r.week)], r.shortfall)
+    yield gauge
 
 
 def register_store(runtime: Any) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 
 from syncd.capacity.forecast import ALL_TYPES, ROOMS, WeekForecast
 
@@ -22,6 +23,7 @@ class Advice:
     kind: str  # shortfall | rooms | strakstid
     missing: int
     text: str
+    week: date | None = None  # Monday of the week
 
 
 def _join(parts: Sequence[str]) -> str:
@@ -82,7 +84,9 @@ def advise(
             elif r.room_places is not None:
                 text += "; lokalerne er fyldt, så nye tider bør være telefon/video"
             out.append(
-                Advice(r.site_id, r.type_code, week_label(r), "shortfall", r.shortfall, text)
+                Advice(
+                    r.site_id, r.type_code, week_label(r), "shortfall", r.shortfall, text, r.week
+                )
             )
         elif r.binding == ROOMS and r.room_shortfall >= 1:
             text = (
@@ -90,7 +94,9 @@ def advise(
                 f"lokalerne ved {_level(r)}; tilbyd dem som telefon/video"
             )
             out.append(
-                Advice(r.site_id, r.type_code, week_label(r), "rooms", r.room_shortfall, text)
+                Advice(
+                    r.site_id, r.type_code, week_label(r), "rooms", r.room_shortfall, text, r.week
+                )
             )
         if r.strakstid_missing > 0:
             text = (
@@ -99,7 +105,13 @@ def advise(
             )
             out.append(
                 Advice(
-                    r.site_id, r.type_code, week_label(r), "strakstid", r.strakstid_missing, text
+                    r.site_id,
+                    r.type_code,
+                    week_label(r),
+                    "strakstid",
+                    r.strakstid_missing,
+                    text,
+                    r.week,
                 )
             )
     return out
