@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 CalendarKind = Literal["caseworker", "room", "unknown"]
 
@@ -65,6 +65,19 @@ class CalendarItem:
 
 
 @dataclass(frozen=True)
+class Unreadable:
+    """An item that could not be parsed, with what a coordinator needs to find it (UID, a
+    summary without CPR numbers) and the time it may occupy (``mappings.salvage`` spans): an
+    unreadable meeting still blocks its time."""
+
+    href: str
+    reason: str
+    uid: str = ""
+    summary: str = ""
+    spans: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
 class ChangeSet:
     """What changed in one calendar since a sync token.
 
@@ -76,9 +89,10 @@ class ChangeSet:
     deleted: Sequence[str]  # hrefs
     token: str
     full: bool = False
-    # Items that could not be parsed, as (href, reason): one bad item never stops the others;
-    # the engine quarantines these instead of treating them as deleted.
-    quarantined: Sequence[tuple[str, str]] = ()
+    # Items that could not be parsed, as ``Unreadable`` (or plain (href, reason)): one bad
+    # item never stops the others; the engine quarantines these instead of treating them as
+    # deleted, and keeps them listed until the server shows them fixed or gone.
+    quarantined: Sequence[Unreadable | tuple[str, str]] = ()
 
 
 @dataclass(frozen=True)

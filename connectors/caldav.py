@@ -37,6 +37,7 @@ from connectors.base import (
     NotOwned,
     ProbeResult,
     SyncTokenInvalid,
+    Unreadable,
     WriteConflict,
     WriteResult,
 )
@@ -52,6 +53,7 @@ from connectors.caldav_http import (
 from mappings.errors import ItemParseError, NotAnEvent
 from mappings.ical import DEFAULT_PRODID, parse_resource, render_event
 from mappings.privacy import redact_cpr
+from mappings.salvage import salvage
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,10 @@ _CUTYPE_KINDS: dict[str, CalendarKind] = {
 _WRITE_PRIVILEGES = {dav.tag(n) for n in ("D:write", "D:write-content", "D:all", "D:bind")}
 # Answers to a REPORT that mean "this server does not do that report here".
 _UNSUPPORTED = (400, 403, 405, 415, 422, 501)
+# Answers to sync-collection with a token that mean "that token is no longer valid": RFC 6578
+# 3.2 says 403 with DAV:valid-sync-token (Radicale); Xandikos says 412, others 409 or 410.
+# Every one of them means one full re-read of that calendar, never back-off.
+_TOKEN_REFUSED = (403, 409, 410, 412)
 
 
 @dataclass(frozen=True)
@@ -393,7 +399,7 @@ class CalDAVConnector:
                 calendar_id=calendar_id,
                 body=dav.sync_collection(current),
                 headers={"Depth": "0"},
-                ok=(207, 409, *_UNSUPPORTED),
+                ok=(207, *_TOKEN_REFUSED, *_UNSUPPORTED),
             )
             if response.status_code != 207:
                 if not token:
@@ -468,10 +474,10 @@ class CalDAVConnector:
 
     def _multiget(
         self, cal_url: str, calendar_id: str, hrefs: list[str]
-    ) -> tuple[list[CalendarItem], list[tuple[str, str]], list[str]]:
+    ) -> tuple[list[CalendarItem], list[Unreadable], list[str]]:
         """Fetch items in batches: (parsed items, (href, reason) failures, hrefs now gone)."""
         items: list[CalendarItem] = []
-        bad: list[tuple[str, str]] = []
+        bad: list[Unreadable] = []
         vanished: list[str] = []
         for offset in range(0, len(hrefs), self.multiget_batch):
             batch = hrefs[offset : offset + self.multiget_batch]
@@ -484,7 +490,7 @@ class CalDAVConnector:
                 if response.status == 404 or (data is None and _data_missing(response)):
                     vanished.append(href)
                 elif data is None:
-                    bad.append((href, "server returned no calendar-data"))
+                    bad.append(Unreadable(href, "server returned no calendar-data"))
                 else:
                     self._collect(data, href, response.text("D:getetag"), items, bad)
             for href in batch:  # servers that leave some hrefs out: fetch those one by one
@@ -502,19 +508,20 @@ class CalDAVConnector:
         href: str,
         etag: str | None,
         items: list[CalendarItem],
-        bad: list[tuple[str, str]],
+        bad: list[Unreadable],
     ) -> None:
         try:
             items.append(self._parse(text, href, etag))
+            return
         except NotAnEvent:
-            pass  # tasks and journal entries are not our business
+            return  # tasks and journal entries are not our business
         except ItemParseError as exc:
-            log.warning("quarantined %s: %s", href, redact_cpr(str(exc)))
-            bad.append((href, redact_cpr(str(exc))[:500]))
+            reason = redact_cpr(str(exc))[:500]
         except Exception as exc:  # one odd item must never stop the calendar
             reason = redact_cpr(f"{type(exc).__name__}: {exc}")[:500]
-            log.warning("quarantined %s: %s", href, reason)
-            bad.append((href, reason))
+        log.warning("quarantined %s: %s", href, reason)
+        found = salvage(text)
+        bad.append(Unreadable(href, reason, found.uid, found.summary, found.spans))
 
     def _parse(self, text: str, href: str, etag: str | None) -> CalendarItem:
         return parse_resource(
@@ -598,10 +605,12 @@ class CalDAVConnector:
                 )
                 if created.status_code in (200, 201, 204):
                     return WriteResult(canonical_path(url), created.headers.get("ETag"), True)
-                if created.status_code in (403, 409):
-                    if "uid-conflict" not in created.text:
-                        raise error_for(created, "PUT", url, calendar_id)
+                if "uid-conflict" in created.text:
+                    # RFC 4791 5.3.2.1 no-uid-conflict: the UID lives under another name.
+                    # Radicale says so with 409/403, Xandikos with 412.
                     stored = self._find_by_uid(cal_url, calendar_id, draft.external_id)
+                elif created.status_code in (403, 409):
+                    raise error_for(created, "PUT", url, calendar_id)
                 else:  # 412: something is stored under our name already
                     stored = self._get(url, calendar_id)
                 if stored is None:
@@ -612,11 +621,20 @@ class CalDAVConnector:
             if updates == self.write_attempts:
                 break
             updates += 1
+            # RFC 5545 3.8.7.4: every change we make to our event raises its SEQUENCE (clients
+            # and iTIP tell a reschedule from a stale copy by it).
+            update_body = render_event(
+                draft,
+                zone=self.zone,
+                prodid=self.prodid,
+                external_id_prop=self.external_id_prop,
+                sequence=_sequence_of(stored.text) + 1,
+            ).encode("utf-8")
             updated = self._http.request(
                 "PUT",
                 stored.url,
                 calendar_id=calendar_id,
-                body=body,
+                body=update_body,
                 # Without a known ETag the precondition fails: never a blind overwrite.
                 headers={**content, "If-Match": stored.etag or '"unknown"'},
                 ok=(200, 201, 204, 412),
@@ -706,7 +724,7 @@ class CalDAVConnector:
                     )
         found = self._report(cal_url, dav.query_time_range(start, end), calendar_id)
         items: list[CalendarItem] = []
-        bad: list[tuple[str, str]] = []
+        bad: list[Unreadable] = []
         for response in found.responses:
             data = response.text("C:calendar-data")
             if data is not None:
@@ -714,7 +732,7 @@ class CalDAVConnector:
                 self._collect(data, href, response.text("D:getetag"), items, bad)
         if bad:  # an unreadable item may hide busy time: say so rather than answer "free"
             raise ConnectorError(
-                f"{cal_url}: {len(bad)} unreadable item(s) in the range, e.g. {bad[0][0]}",
+                f"{cal_url}: {len(bad)} unreadable item(s) in the range, e.g. {bad[0].href}",
                 calendar_id=calendar_id,
             )
         with self._lock:
@@ -817,3 +835,9 @@ def _item_url_from_path(cal_url: str, href: str) -> str:
 def _class_of(ics: str) -> str:
     match = re.search(r"^CLASS[^:\r\n]*:(.*?)\r?$", ics, flags=re.MULTILINE | re.IGNORECASE)
     return match.group(1).strip().upper() if match else "PUBLIC"
+
+
+def _sequence_of(ics: str) -> int:
+    """The highest SEQUENCE in a stored object (0 when it has none)."""
+    found = re.findall(r"^SEQUENCE[^:\r\n]*:\s*(\d+)", ics, flags=re.MULTILINE | re.IGNORECASE)
+    return max((int(n) for n in found), default=0)

@@ -68,6 +68,10 @@ def configure_logging(level: str = "info", fmt: str = "json", stream: Any = None
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # Libraries' warnings (icalendar's about odd time zones, ...) become log records through
+    # the same handler, so JSON logs stay JSON and pass the same scrubber.
+    logging.captureWarnings(False)  # re-hook even if something replaced showwarning since
+    logging.captureWarnings(True)
     for noisy in ("httpx", "httpcore", "caldav", "exchangelib", "msal", "urllib3"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 

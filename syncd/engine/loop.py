@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 import tenacity
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from connectors.base import Connector, ConnectorError, Throttled
 from mappings.rules import Rules, load_rules
@@ -162,6 +162,10 @@ class Engine:
                 or mark != st.marker
             ):
                 to_sync.append(t)
+        syncing = {t.calendar_id for t in to_sync}
+        self._confirm_idle(
+            [t.calendar_id for t in due if t.calendar_id not in syncing], states, now
+        )
         if wait:
             workers = max(1, min(rt.config.sync.workers, len(to_sync) or 1))
             with ThreadPoolExecutor(workers, thread_name_prefix="sync") as pool:
@@ -244,6 +248,23 @@ class Engine:
             except RuntimeError:  # the pool shut down while stopping
                 with self._in_flight_lock:
                     self._in_flight.discard(t.calendar_id)
+
+    def _confirm_idle(
+        self, calendar_ids: list[str], states: dict[str, SyncStateRow], now: datetime
+    ) -> None:
+        """A calendar whose change marker has not moved is up to date as of now: that is a
+        successful sync (``last_success_at`` and the lag metric mean "when we last knew this
+        calendar was current"), at the cost of one UPDATE per cycle, not per calendar."""
+        ids = [cid for cid in calendar_ids if not states[cid].failures]
+        if not ids:
+            return
+        with self.rt.db.write() as s:
+            for offset in range(0, len(ids), 500):
+                s.execute(
+                    update(SyncStateRow)
+                    .where(SyncStateRow.calendar_id.in_(ids[offset : offset + 500]))
+                    .values(last_success_at=now, last_sync_at=now)
+                )
 
     def _markers(self, calendar_ids: list[str]) -> dict[str, str]:
         if not calendar_ids:

@@ -13,9 +13,12 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
-from connectors.base import CalendarItem, ChangeSet, Connector, SyncTokenInvalid
+from connectors.base import CalendarItem, ChangeSet, Connector, SyncTokenInvalid, Unreadable
 from mappings.errors import ItemParseError
+from mappings.privacy import redact_cpr
 from mappings.rules import Rules
+from mappings.salvage import blocked as salvage_blocked
+from mappings.salvage import salvage_item
 from syncd.domain.model import BookingStatus
 from syncd.domain.slots import Interval, WindowOccurrence
 from syncd.engine.items import interpret, item_from_json, item_to_json
@@ -116,14 +119,19 @@ class CalendarSync:
                 items[href] = item_from_json(row.payload)
         items.update(changed)
         windows, busy, bad = self._meaning(target, items, h)
-        bad.update(dict(changes.quarantined))
-        report.quarantined = len(bad)
+        for entry in changes.quarantined:
+            found = entry if isinstance(entry, Unreadable) else Unreadable(*entry)
+            bad[found.href] = found
+        # Quarantine entries end only when the server shows the item readable or gone.
+        resolved = (set(items) | removed | set(changes.deleted)) - set(bad)
 
         with rt.db.write() as s:
             if self.leases is not None:
                 self.leases.check(s, target.calendar_id)
             self._store_items(s, target, changed, removed, known)
-            self._store_quarantine(s, target, bad, set(items) | set(removed), now)
+            blocked = self._store_quarantine(s, target, bad, resolved, changes.full, h, now)
+            report.quarantined = len(bad)
+            busy.extend(blocked)
             if target.kind == "caseworker":
                 result = publish_caseworker(
                     s, rt.index, target.owner_id, windows, busy, horizon=h, zone=rt.zone,
@@ -158,16 +166,19 @@ class CalendarSync:
 
     def _meaning(
         self, target: Target, items: dict[str, CalendarItem], h: tuple[datetime, datetime]
-    ) -> tuple[list[WindowOccurrence], list[Interval], dict[str, str]]:
+    ) -> tuple[list[WindowOccurrence], list[Interval], dict[str, Unreadable]]:
         titles = {t.code: t.title for t in self.rt.index.directory.conversation_types}
         windows: list[WindowOccurrence] = []
         busy: list[Interval] = []
-        bad: dict[str, str] = {}
+        bad: dict[str, Unreadable] = {}
         for href, item in items.items():
             try:
                 meaning = interpret(item, target.owner_id, self.rules, titles, h, self.rt.zone)
             except (ItemParseError, ValueError, OverflowError) as exc:
-                bad[href] = str(exc)[:1000]
+                found = salvage_item(item)
+                bad[href] = Unreadable(
+                    href, redact_cpr(str(exc))[:1000], found.uid, found.summary, found.spans
+                )
                 continue
             if target.kind == "room":
                 # In a room's calendar every foreign meeting occupies the room.
@@ -205,31 +216,42 @@ class CalendarSync:
             row.payload = item_to_json(item)
 
     def _store_quarantine(
-        self, s: Any, target: Target, bad: dict[str, str], present: set[str], now: datetime
-    ) -> None:
+        self,
+        s: Any,
+        target: Target,
+        bad: dict[str, Unreadable],
+        resolved: set[str],
+        full: bool,
+        h: tuple[datetime, datetime],
+        now: datetime,
+    ) -> list[Interval]:
+        """Record what could not be read; drop entries only for items the server now shows
+        readable or deleted (or, after a full listing, absent). Returns the time every entry
+        still in quarantine may occupy in the horizon, which stays busy (invariant 9)."""
         existing = {
             q.href: q
             for q in s.scalars(
                 select(QuarantineRow).where(QuarantineRow.calendar_id == target.calendar_id)
             )
         }
-        for href, q in existing.items():
-            if href not in bad:
+        for href, q in list(existing.items()):
+            if href not in bad and (href in resolved or full):
                 s.delete(q)
-        for href, reason in bad.items():
+                del existing[href]
+        for href, found in bad.items():
             q = existing.get(href)
             if q is None:
-                s.add(
-                    QuarantineRow(
-                        calendar_id=target.calendar_id,
-                        href=href,
-                        reason=reason,
-                        first_seen=now,
-                        last_seen=now,
-                    )
-                )
-            else:
-                q.reason, q.last_seen = reason, now
+                q = QuarantineRow(calendar_id=target.calendar_id, href=href, first_seen=now)
+                s.add(q)
+                existing[href] = q
+            q.reason, q.last_seen = found.reason, now
+            q.uid, q.summary, q.spans = found.uid, found.summary, list(found.spans)
+        blocked: list[Interval] = []
+        for q in existing.values():
+            blocked.extend(
+                salvage_blocked(q.spans or [], h[0], h[1], zone=self.rt.zone)  # type: ignore[arg-type]
+            )
+        return blocked
 
     def _store_room_busy(
         self, s: Any, target: Target, busy: list[Interval], h: tuple[datetime, datetime]

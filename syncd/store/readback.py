@@ -18,7 +18,8 @@ from syncd.rooms.model import Occupation, Preferences
 from syncd.store import rooms as room_ops
 from syncd.store.directory import DirectoryIndex
 from syncd.store.journal import audit, emit, enqueue_calendar_sync
-from syncd.store.tables import BookingRow, CalendarEventRow, RoomAllocationRow
+from syncd.store.publishing import CONFLICT_BUSY
+from syncd.store.tables import BookingRow, BusyRow, CalendarEventRow, RoomAllocationRow
 
 ACTOR = "kalender"
 CONFLICT_NO_ROOM = "Intet ledigt mødelokale på det nye tidspunkt"
@@ -90,7 +91,18 @@ def caseworker_moved(
         )
     )
     booking.exclusive = overlap is None
-    booking.conflict = CONFLICT_OVERLAP if overlap else None
+    # Her own meetings count as well as other bookings. Publishing replaces BusyRow before
+    # read-back runs, and flags the same overlap when it runs after: either order catches it.
+    s.flush()  # the store's sessions do not autoflush: publishing's rows must be visible
+    own_meeting = s.scalar(
+        select(BusyRow.id).where(
+            BusyRow.owner_kind == "caseworker",
+            BusyRow.owner_id == booking.caseworker_id,
+            BusyRow.start < end,
+            BusyRow.end > start,
+        )
+    )
+    booking.conflict = CONFLICT_OVERLAP if overlap else CONFLICT_BUSY if own_meeting else None
     s.flush()
     room = None
     if Mode(booking.mode).needs_room:
@@ -107,9 +119,9 @@ def caseworker_moved(
         {
             "reference": booking.reference,
             "by": "caseworker",
-            "start": start.isoformat(),
-            "end": end.isoformat(),
-            "previous_start": old_start.isoformat(),
+            "start": start.astimezone(zone).isoformat(),
+            "end": end.astimezone(zone).isoformat(),
+            "previous_start": old_start.astimezone(zone).isoformat(),
             "room": room,
             "conflict": booking.conflict,
         },
@@ -117,7 +129,8 @@ def caseworker_moved(
     )
     audit(
         s, ACTOR, "booking.moved", now, booking_id=booking.id, room_id=room,
-        previous_start=old_start.isoformat(), start=start.isoformat(),
+        previous_start=old_start.astimezone(zone).isoformat(),
+        start=start.astimezone(zone).isoformat(),
     )  # fmt: skip
 
 

@@ -279,10 +279,16 @@ class CalendarItemRow(Base):
 
 
 class QuarantineRow(Base):
+    """A calendar item we could not read: listed until the server shows it fixed or deleted,
+    and its time (``spans``, see ``mappings.salvage``) stays blocked meanwhile."""
+
     __tablename__ = "quarantine"
     calendar_id: Mapped[str] = mapped_column(String(500), primary_key=True)
     href: Mapped[str] = mapped_column(String(1000), primary_key=True)
     reason: Mapped[str] = mapped_column(Text)
+    uid: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    summary: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    spans: Mapped[list[Any] | None] = mapped_column(JSON, default=list)
     first_seen: Mapped[datetime]
     last_seen: Mapped[datetime]
 

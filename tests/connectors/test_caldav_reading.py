@@ -129,6 +129,36 @@ def test_token_of_another_calendar_is_invalid(server: RadicaleServer, space: Spa
             conn.fetch_changes(b, token, *WINDOW)
 
 
+# Recorded refusals of a stale token: Radicale (RFC 6578 3.2), Xandikos, and the 409/410 that
+# other servers in python-caldav's compatibility hints send. Each means one full re-read.
+_TOKEN_REFUSALS = {
+    403: b'<?xml version="1.0"?><D:error xmlns:D="DAV:"><D:valid-sync-token/></D:error>',
+    409: b"Conflict: sync token no longer valid",
+    410: b"Gone: sync token expired",
+    412: b"Precondition Failed: sync token invalid",
+}
+
+
+@pytest.mark.parametrize("status", sorted(_TOKEN_REFUSALS))
+def test_every_refused_token_means_a_full_re_read(
+    server: RadicaleServer, space: Space, proxy, status: int
+) -> None:
+    cal = space.calendar("caseworkers", "mette")
+    server.put_ics(cal + "x.ics", foreign_ics("x", "Møde", at(8), at(9)))
+    url = via(proxy.url, cal)
+    with connector(proxy.url) as conn:
+        token = conn.fetch_changes(url, None, *WINDOW).token
+        proxy.intercept = lambda seen: (
+            Reply(status, {"Content-Type": "application/xml"}, _TOKEN_REFUSALS[status])
+            if seen.report_kind == "sync-collection" and token.encode() in seen.body
+            else None
+        )
+        with pytest.raises(SyncTokenInvalid):
+            conn.fetch_changes(url, token, *WINDOW)
+        full = conn.fetch_changes(url, None, *WINDOW)
+    assert full.full and [i.uid for i in full.changed] == ["x"]
+
+
 def _corrupt(marker: bytes):
     """Rewrite multiget answers so the item holding ``marker`` gets a broken RRULE."""
 
@@ -150,9 +180,12 @@ def test_one_unreadable_item_is_quarantined_not_fatal(
     with connector(proxy.url) as conn:
         changes = conn.fetch_changes(via(proxy.url, cal), None, *WINDOW)
     assert [i.uid for i in changes.changed] == ["good"]
-    [(href, reason)] = changes.quarantined
+    [bad] = changes.quarantined
+    href = bad.href
     assert href == space.path("caseworkers", "mette", "bad.ics")
-    assert "RRULE" in reason
+    assert "RRULE" in bad.reason
+    assert (bad.uid, bad.summary) == ("bad", "BREAK-ME")
+    assert bad.spans  # its time is still known, so it can still block
     assert href not in changes.deleted
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -197,3 +198,35 @@ def test_parallel_writes_from_a_thread_pool(server: RadicaleServer, space: Space
         with ThreadPoolExecutor(4) as pool:
             changes = list(pool.map(lambda c: conn.fetch_changes(c, None, *WINDOW), calendars))
     assert [len(c.changed) for c in changes] == [12] * 4
+
+
+def test_sequence_grows_on_every_change_we_make(server: RadicaleServer, space: Space) -> None:
+    """RFC 5545 3.8.7.4: a reschedule raises SEQUENCE; an identical repeat does not."""
+    cal = space.calendar("caseworkers", "mette")
+    d = draft()
+
+    def sequence() -> int:
+        [stored] = [e for e in _raw_events(server, cal) if d.external_id in e]
+        return int(stored.split("SEQUENCE:")[1].split("\r\n")[0])
+
+    with connector(server.url) as conn:
+        conn.upsert_event(cal, d)
+        assert sequence() == 0
+        conn.upsert_event(cal, draft(d.external_id, start=at(11), end=at(11, 30)))
+        assert sequence() == 1
+        conn.upsert_event(cal, draft(d.external_id, start=at(11), end=at(11, 30)))
+        assert sequence() == 1  # nothing changed, nothing written
+        conn.upsert_event(cal, draft(d.external_id, start=at(12), end=at(12, 30)))
+        assert sequence() == 2
+
+
+def _raw_events(server: RadicaleServer, cal: str) -> list[str]:
+    body = (
+        b'<?xml version="1.0"?><C:calendar-query xmlns:D="DAV:" '
+        b'xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><C:calendar-data/></D:prop>'
+        b'<C:filter><C:comp-filter name="VCALENDAR"/></C:filter></C:calendar-query>'
+    )
+    with server.client() as http:
+        r = http.request("REPORT", cal, content=body, headers={"Depth": "1"})
+    r.raise_for_status()
+    return [m.decode() for m in re.findall(rb"BEGIN:VCALENDAR.*?END:VCALENDAR", r.content, re.S)]

@@ -123,6 +123,30 @@ def test_caseworker_moves_and_deletes_conversations(world):
     assert feed_types(world.rt)[-1] == "booking.cancelled"
 
 
+def test_move_onto_her_own_meeting_is_a_conflict(world):
+    """Read-back and publishing run in one apply; whichever comes first, a conversation dragged
+    onto the caseworker's own meeting is flagged at once, not at the next manual resync."""
+    window(world)
+    world.put("mette", "m1", "Teammøde", at(0, 13), at(0, 14))
+    world.settle()
+    booking = book(world.rt)
+    world.settle()
+    [event] = world.ours("mette")
+    world.move("mette", event.uid, at(0, 13), at(0, 13, 30))
+    world.settle()
+    moved = world.rt.bookings.get(booking.id)
+    assert moved.start == at(0, 13) and moved.conflict is not None
+    [payload] = [
+        e.payload for e in _feed(world.rt) if e.type == "booking.moved"
+    ]  # times in one zone: the jobcentre's
+    assert {payload["start"][-6:], payload["previous_start"][-6:]} == {"+01:00"}
+
+
+def _feed(rt):
+    with rt.db.read() as s:
+        return list(s.scalars(select(EventFeedRow).order_by(EventFeedRow.id)))
+
+
 def test_moved_to_a_time_its_room_is_taken_gets_another_room(world):
     window(world)
     world.settle()
@@ -213,6 +237,7 @@ def test_restart_changes_nothing_twice(world):
 
 IDLE_REQUESTS = {
     "caldav": 2,  # one PROPFIND per calendar home
+    "xandikos": 2,
     "ews": 6,  # one SyncFolderItems per calendar (an unchanged sync state is EWS's marker)
     "graph": 1,  # one $batch asking the six delta cursors
 }

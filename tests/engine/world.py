@@ -1,7 +1,8 @@
 """A small jobcentre on a calendar backend: calendars for caseworkers mette/lars/pia and rooms
 L1/L2/L9, the daemon's runtime and engine against them (on SQLite), and a person's hands.
 
-``open_world(backend, ...)`` builds it over CalDAV (a real Radicale), EWS (the local EWS
+``open_world(backend, ...)`` builds it over CalDAV (a real Radicale, or a real Xandikos as
+"xandikos": the same connector on a second server), EWS (the local EWS
 simulator) or Graph (the local Graph simulator). The connector is made by the daemon's own
 factory from a configuration like an administrator's, so mailboxes and rooms come from the
 directory exactly as in production. Tests speak of calendars by owner ("mette", "L2").
@@ -12,6 +13,7 @@ use (raw iCalendar in, raw iCalendar out).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -37,11 +39,13 @@ from tests.sims.graph.certs import app_certificate
 from tests.sims.graph.server import GraphSimulator
 from tests.support import jobcentre
 from tests.support.radicale import RadicaleServer
+from tests.support.xandikos import XandikosServer, shared_xandikos
 
 CALDAV = "urn:ietf:params:xml:ns:caldav"
 CASEWORKERS = ("mette", "lars", "pia")
 ROOMS = ("L1", "L2", "L9")
-BACKENDS = ("caldav", "ews", "graph")
+BACKENDS = ("caldav", "xandikos", "ews", "graph")
+CALDAV_SERVERS = ("caldav", "xandikos")  # Radicale and Xandikos: one CalDAV connector
 EMAILS = {
     "mette": "mette.hansen@lilleby.dk",
     "lars": "lars.jensen@lilleby.dk",
@@ -169,7 +173,9 @@ def open_world(
     ``rooms`` adds settings to rooms' configuration (e.g. ``{"L9": {"booking_window_days":
     7}}``). The simulators' room mailboxes live on the test's clock."""
     database_url = f"sqlite:///{tmp_path / 'syncd.db'}"
-    if backend == "caldav":
+    if backend in CALDAV_SERVERS:
+        if backend == "xandikos":  # one server per process, a fresh path per world
+            radicale = shared_xandikos().within(uuid.uuid4().hex[:12])  # type: ignore[assignment]
         assert radicale is not None
         for cw in CASEWORKERS:
             _ensure(radicale, "caseworkers", cw, "caseworker")
@@ -203,13 +209,13 @@ def open_world(
     finally:
         world.close_daemon()
         world.hands.close()
-        if backend != "caldav":
+        if backend not in CALDAV_SERVERS:
             server.stop()
 
 
 def backend_settings(backend: str, server: Any) -> dict[str, Any]:
     """The ``[backend]`` table an administrator would write for this server."""
-    if backend == "caldav":
+    if backend in CALDAV_SERVERS:
         url = server.url
         return {
             "kind": "caldav",
@@ -247,7 +253,7 @@ def config_data(
     for entry in data["rooms"]:
         entry.update((rooms or {}).get(entry["id"], {}))
     data["backend"] = backend_settings(backend, server)
-    if backend == "caldav":
+    if backend in CALDAV_SERVERS:
         data["sync"] = {
             "caseworker_calendar": server.url + "caseworkers/{id}/",
             "room_calendar": server.url + "rooms/{id}/",
@@ -381,8 +387,12 @@ def make_world(
     return RadicaleWorld(server, rt, engine, connector)
 
 
-def _ensure(server: RadicaleServer, home: str, name: str, kind: str) -> None:
+def _ensure(server: RadicaleServer | XandikosServer, home: str, name: str, kind: str) -> None:
     url = f"{server.url}{home}/{name}/"
+    if isinstance(server, XandikosServer):  # 207 for a missing path: it looks inside
+        if not server.exists(url):
+            server.make_calendar(home, name, user=home)
+        return
     with httpx.Client(auth=(home, "x")) as http:
         if http.request("PROPFIND", url, headers={"Depth": "0"}).status_code == 404:
             server.make_calendar(home, name, kind=kind, user=home)

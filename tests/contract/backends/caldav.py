@@ -14,6 +14,7 @@ import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 from icalendar import Calendar, Event, vRecur
@@ -162,10 +163,10 @@ def _recur(rrule: str) -> vRecur:
 
 
 @contextlib.contextmanager
-def backend() -> Iterator[ContractEnv]:
+def backend(server: Any = None) -> Iterator[ContractEnv]:
     """Fresh homes ``/<uuid>-caseworkers/`` and ``/<uuid>-rooms/`` on the process-wide
-    Radicale, so no test waits for a server start."""
-    server = shared_radicale()
+    Radicale (or the given server, e.g. Xandikos), so no test waits for a server start."""
+    server = server or shared_radicale()
     space = uuid.uuid4().hex[:12]
     caseworkers, rooms = f"{space}-caseworkers", f"{space}-rooms"
     mette = server.make_calendar(caseworkers, "mette", name="Mette Jensen")
