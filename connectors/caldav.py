@@ -34,6 +34,7 @@ from connectors.base import (
     ChangeSet,
     ConnectorError,
     EventDraft,
+    NotFound,
     NotOwned,
     ProbeResult,
     SyncTokenInvalid,
@@ -399,7 +400,7 @@ class CalDAVConnector:
                 calendar_id=calendar_id,
                 body=dav.sync_collection(current),
                 headers={"Depth": "0"},
-                ok=(207, *_TOKEN_REFUSED, *_UNSUPPORTED),
+                ok=(207, *_TOKEN_REFUSED, *_UNSUPPORTED, *(() if token else (500,))),
             )
             if response.status_code != 207:
                 if not token:
@@ -451,13 +452,24 @@ class CalDAVConnector:
         found = self._propfind(cal_url, 1, ["D:getetag", "D:resourcetype"], calendar_id)
         own_path = canonical_path(cal_url)
         listing: dict[str, str] = {}
+        exists = False
         for response in found.responses:
             path = canonical_path(collection_url(cal_url, response.href).rstrip("/"))
-            if not path.startswith(own_path) or path == own_path.rstrip("/"):
+            if path == own_path.rstrip("/"):
+                exists = (response.status or 200) < 300
+                continue
+            if not path.startswith(own_path):
                 continue
             if dav.tag("D:collection") in response.child_tags("D:resourcetype"):
                 continue
             listing[path[len(own_path) :]] = tokens.etag_digest(response.text("D:getetag"))
+        if not exists:
+            # Xandikos (and others in python-caldav's hints) answer a missing path with 207 and
+            # a 404 inside: an empty listing then would read as "every item deleted".
+            raise NotFound(
+                f"PROPFIND {strip_userinfo(cal_url)}: the calendar does not exist",
+                calendar_id=calendar_id,
+            )
         old = previous or {}
         changed = [own_path + n for n, d in listing.items() if previous is None or old.get(n) != d]
         deleted = [own_path + n for n in old if n not in listing]
@@ -612,7 +624,11 @@ class CalDAVConnector:
                 elif created.status_code in (403, 409):
                     raise error_for(created, "PUT", url, calendar_id)
                 else:  # 412: something is stored under our name already
-                    stored = self._get(url, calendar_id)
+                    # ... or the server's GET by URL is broken (a hint for some servers): then
+                    # find it by UID rather than trying to create it again.
+                    stored = self._get(url, calendar_id) or self._find_by_uid(
+                        cal_url, calendar_id, draft.external_id
+                    )
                 if stored is None:
                     continue  # gone again in between: try to create once more
             self._refuse_foreign(stored, draft.external_id, calendar_id)
@@ -713,7 +729,9 @@ class CalDAVConnector:
                 calendar_id=calendar_id,
                 body=dav.free_busy_query(start, end),
                 headers={"Depth": "1"},
-                ok=(200, *_UNSUPPORTED),
+                # 500 too: SOGo, OX, GMX and others answer free-busy-query "ungracefully"
+                # (python-caldav's compatibility hints), and Xandikos fails on an RSCALE item.
+                ok=(200, 500, *_UNSUPPORTED),
             )
             if response.status_code == 200:
                 try:
@@ -755,6 +773,13 @@ class CalDAVConnector:
             (r for r in found.responses if collection_url(cal_url, r.href) == cal_url),
             found.responses[0] if found.responses else None,
         )
+        if response is not None and (response.status or 200) >= 300:  # 207 with a 404 inside
+            return ProbeResult(
+                calendar_id,
+                reachable=False,
+                writable=False,
+                error=f"{cal_url}: no such calendar ({response.status})",
+            )
         if response is None or dav.tag("C:calendar") not in response.child_tags("D:resourcetype"):
             return ProbeResult(
                 calendar_id,

@@ -72,7 +72,9 @@ def status(rt: Runtime, out: Printer = print) -> int:
         out(line)
     out(f"quarantined items: {len(trouble.quarantined)}")
     for q in trouble.quarantined:
-        out(f"  {q.calendar_id} {q.href}: {q.reason[:160]}")
+        since = q.first_seen.astimezone(rt.zone).strftime("%Y-%m-%d %H:%M")
+        out(f"  {q.calendar_id} {q.href} UID {q.uid or '-'} {q.summary!r} since {since}: "
+            f"{q.reason[:160]}")  # fmt: skip
     out(f"room declines (latest {len(declines)}):")
     for d in declines:
         when = d.at.astimezone(rt.zone).strftime("%Y-%m-%d %H:%M")

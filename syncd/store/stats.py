@@ -621,6 +621,8 @@ class Quarantined:
     reason: str
     first_seen: datetime
     last_seen: datetime
+    uid: str = ""  # what a caseworker can search for in her calendar
+    summary: str = ""  # the item's title, shortened and without CPR numbers
 
 
 def outbox_failures(s: Session, index: DirectoryIndex, limit: int = 200) -> list[OutboxFailure]:
@@ -660,7 +662,14 @@ def quarantined(s: Session, index: DirectoryIndex, limit: int = 200) -> list[Qua
         owner = cw.name if cw else room.name if room else ""
         out.append(
             Quarantined(
-                q.calendar_id, owner, q.href, redact_cpr(q.reason), q.first_seen, q.last_seen
+                q.calendar_id,
+                owner,
+                q.href,
+                redact_cpr(q.reason),
+                q.first_seen,
+                q.last_seen,
+                q.uid or "",
+                redact_cpr(q.summary or ""),
             )
         )
     return out

@@ -190,6 +190,8 @@ def test_failed_writes_and_quarantine_are_listed_without_cpr(rt, clock):
             QuarantineRow(
                 calendar_id="http://dav/mette/",
                 href="x.ics",
+                uid="x-uid",
+                summary="Møde om 311299-9999",
                 reason="unparseable DTSTART near 311299-9999",
                 first_seen=clock(),
                 last_seen=clock(),
@@ -204,7 +206,8 @@ def test_failed_writes_and_quarantine_are_listed_without_cpr(rt, clock):
         3,
     )
     assert "010190" not in failure.last_error and "[CPR fjernet]" in failure.last_error
-    assert "311299" not in item.reason
+    assert "311299" not in item.reason and "311299" not in item.summary
+    assert item.uid == "x-uid"
 
 
 def test_change_marks_move_with_bookings_and_failures(rt):

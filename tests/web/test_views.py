@@ -10,7 +10,7 @@ import httpx
 from icalendar import Calendar
 from sqlalchemy import select
 
-from syncd.store.tables import OutboxRow
+from syncd.store.tables import OutboxRow, QuarantineRow
 from tests.support.jobcentre import at
 from tests.web.conftest import page_csrf, sign_in
 from tests.web.helpers import book, coordination, open_tuesday, room_of
@@ -180,6 +180,22 @@ def test_operations_lists_failed_writes_and_retry_works(server, web_rt, clock):
         assert r.status_code == 200 and talk.reference in r.json()["message"]
     with web_rt.db.read() as s:
         assert s.get(OutboxRow, entry_id).next_attempt_at == clock()
+
+
+def test_operations_lists_quarantined_items_in_danish(server, web_rt, clock):
+    with web_rt.db.write() as s:
+        s.add(
+            QuarantineRow(
+                calendar_id=web_rt.index.caseworkers["mette"].calendar_id or "mette",
+                href="/caseworkers/mette/odd.ics", uid="odd-series-7", summary="Teammøde",
+                reason="RECURRENCE-ID;RANGE=THISANDFUTURE is not supported",
+                first_seen=clock(), last_seen=clock(), spans=[],
+            )
+        )  # fmt: skip
+    with sign_in(server, "anne") as anne:
+        page = anne.get("/dashboard/operations").text
+    assert "Karantæne" in page and "I karantæne siden" in page
+    assert "odd-series-7" in page and "Teammøde" in page and "holdes optaget" in page
 
 
 def events(lines):

@@ -33,7 +33,14 @@ def status(who: Authed, rt: Rt) -> dict[str, Any]:
             for c in trouble.calendars
         ],
         "quarantined": [
-            {"calendar": q.calendar_id, "href": q.href, "reason": q.reason, "since": q.first_seen}
+            {
+                "calendar": q.calendar_id,
+                "href": q.href,
+                "uid": q.uid,
+                "summary": q.summary,
+                "reason": q.reason,
+                "since": q.first_seen,
+            }
             for q in trouble.quarantined
         ],
         "outbox_failing": [
