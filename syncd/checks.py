@@ -12,24 +12,24 @@ from syncd.config import Config, ConfigError
 
 def check_calendars(config: Config, out: Callable[[str], None] = print) -> int:
     """Returns the number of calendars with a problem."""
-    from syncd.daemon import open_from_config
     from syncd.engine.factory import make_connector
     from syncd.engine.targets import targets
+    from syncd.preflight import directory_of
+    from syncd.store.directory import DirectoryIndex
 
-    rt = open_from_config(config)
+    index = DirectoryIndex(directory_of(config))  # as run would see it, without the store
     try:
-        connector = make_connector(config, rt.index)
+        connector = make_connector(config, index)
     except (ConnectorError, ValueError, ConfigError) as exc:
         out(f"backend {config.backend.kind}: FAILED: {exc}")
         return 1
     if connector is None:
         return 0
-    all_targets = targets(rt.index)
+    all_targets = targets(index)
     if not all_targets:
         out(
             "calendars: none configured (set caseworkers[].calendar / rooms[].calendar or sync.*_calendar)"
         )
-        rt.db.dispose()
         return 1
 
     def probe(calendar_id: str) -> ProbeResult:
@@ -53,7 +53,6 @@ def check_calendars(config: Config, out: Callable[[str], None] = print) -> int:
         where = _backend_of(connector, target.calendar_id)
         out(f"{target.kind:10} {target.owner_id:12} {target.calendar_id}{where}: {state}")
     connector.close()
-    rt.db.dispose()
     out(f"calendars: {len(results) - problems} ok, {problems} with problems")
     return problems
 

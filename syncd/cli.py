@@ -16,24 +16,21 @@ def _load(args: argparse.Namespace) -> Config:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """Validate the configuration and the database; say what is wrong and exit non-zero."""
+    """Validate everything ``run`` will load, without changing anything (no file created, no
+    migration). Exit 2 with one line per configuration problem naming its key; 1 when the
+    configuration is fine but the database or a calendar is not."""
+    from syncd.preflight import file_problems
+
     config = _load(args)
+    broken = file_problems(config)
+    if broken:
+        for line in broken:
+            print(f"syncd: {line}", file=sys.stderr)
+        return 2
     print(f"configuration: ok ({args.config or 'defaults'})")
     session_problem = _check_session_secret(config)
-    from syncd.store.db import Database
-
-    db = Database(config.database_url)
-    try:
-        if not db.has_schema():
-            print("database: reachable, no schema yet (run `syncd db upgrade`, or start syncd)")
-        else:
-            rev = db.current_revision()
-            print(f"database: ok (schema revision {rev})")
-    except Exception as exc:  # report any driver error with its own text
-        print(f"database: FAILED: {exc.__class__.__name__}: {exc}".splitlines()[0])
+    if not _check_database(config):
         return 1
-    finally:
-        db.dispose()
     problems = session_problem
     for key in config.api.keys:
         try:
@@ -46,6 +43,64 @@ def cmd_check(args: argparse.Namespace) -> int:
 
         problems += check_calendars(config)
     return 1 if problems else 0
+
+
+def _check_database(config: Config) -> bool:
+    """Reach the database read-only. A SQLite file that does not exist yet is not created
+    (``run`` creates it); its directory must exist."""
+    from pathlib import Path
+
+    url = config.database_url
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///").split("?")[0])
+        if str(path) == ":memory:":
+            print("database: in memory (nothing kept between runs)")
+            return True
+        if not path.exists():
+            if not path.parent.is_dir():
+                print(f"database: FAILED: directory {path.parent} does not exist (database_url)")
+                return False
+            print(f"database: {path} does not exist yet; `syncd run` creates it")
+            return True
+        return _check_sqlite_read_only(path)
+    from syncd.store.db import Database
+
+    db = Database(url)
+    try:
+        if not db.has_schema():
+            print("database: reachable, no schema yet (run `syncd db upgrade`, or start syncd)")
+        else:
+            print(f"database: ok (schema revision {db.current_revision()})")
+    except Exception as exc:  # report any driver error with its own text
+        print(f"database: FAILED: {exc.__class__.__name__}: {exc}".splitlines()[0])
+        return False
+    finally:
+        db.dispose()
+    return True
+
+
+def _check_sqlite_read_only(path: object) -> bool:
+    import sqlite3
+
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            rows = conn.execute(
+                "SELECT name FROM sqlite_master WHERE type='table' AND name='alembic_version'"
+            ).fetchall()
+            rev = (
+                conn.execute("SELECT version_num FROM alembic_version").fetchone() if rows else None
+            )
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        print(f"database: FAILED: {path}: {exc}")
+        return False
+    if rev is None:
+        print("database: reachable, no schema yet (run `syncd db upgrade`, or start syncd)")
+    else:
+        print(f"database: ok (schema revision {rev[0]})")
+    return True
 
 
 def _check_session_secret(config: Config) -> int:

@@ -103,10 +103,57 @@ class ApiConfig(_Strict):
     webhook_secret_env: str | None = None
 
 
+def _time_zone(name: str) -> str:
+    """An IANA time zone the machine knows (Europe/Copenhagen), checked when the file is read
+    rather than when the first week is published."""
+    from zoneinfo import ZoneInfo
+
+    try:
+        ZoneInfo(name)
+    except (ValueError, OSError, KeyError):  # ZoneInfoNotFoundError is a KeyError
+        raise ValueError(f"unknown time zone {name!r} (use e.g. Europe/Copenhagen)") from None
+    return name
+
+
+def _calendar_template(template: str | None) -> str | None:
+    """A calendar template may use {id} and {email}, nothing else."""
+    import string
+
+    if template is None:
+        return None
+    try:
+        fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+    except ValueError as exc:
+        raise ValueError(f"not a valid template ({exc}); use {{id}} and {{email}}") from None
+    unknown = sorted(f or "{}" for f in fields - {"id", "email"})
+    if unknown:
+        raise ValueError(f"unknown field(s) {', '.join(unknown)}; use {{id}} and {{email}}")
+    return template
+
+
+DATABASE_SCHEMES = ("sqlite", "postgresql")
+
+
+def _database_url(url: str) -> str:
+    scheme = url.partition("://")[0].partition("+")[0] if "://" in url else ""
+    if not url.strip():
+        raise ValueError("empty; use sqlite:///path/to/syncd.db or postgresql://user@host/db")
+    if scheme not in DATABASE_SCHEMES:
+        raise ValueError(
+            f"unsupported scheme {scheme or url!r}; use sqlite:///path/to/syncd.db or "
+            "postgresql://user@host/db"
+        )
+    if scheme == "sqlite" and not url.startswith("sqlite:///"):
+        raise ValueError("a SQLite URL is sqlite:///relative/path or sqlite:////absolute/path")
+    return url
+
+
 class SiteConfig(_Strict):
     id: str
     name: str
     timezone: str = "Europe/Copenhagen"
+
+    _zone = field_validator("timezone")(classmethod(lambda cls, v: _time_zone(v)))
 
 
 class RoomConfig(_Strict):
@@ -235,6 +282,10 @@ class SyncConfig(_Strict):
     # with {id} and {email}, e.g. "http://dav.example/caseworkers/{id}/" or "{email}".
     caseworker_calendar: str | None = None
     room_calendar: str | None = None
+
+    _templates = field_validator("caseworker_calendar", "room_calendar")(
+        classmethod(lambda cls, v: _calendar_template(v))
+    )
     # Several replicas on PostgreSQL divide the calendars by leases of this length; a replica
     # that dies loses its calendars to the others after at most this long.
     lease_seconds: float = Field(60, ge=2, le=3600)
@@ -466,6 +517,9 @@ class Config(_Strict):
     log_format: Literal["json", "console"] = "json"
     scenario: str | None = None  # load the directory (and demo windows) from a scenario file
     api: ApiConfig = ApiConfig()
+
+    _zone = field_validator("timezone")(classmethod(lambda cls, v: _time_zone(v)))
+    _url = field_validator("database_url")(classmethod(lambda cls, v: _database_url(v)))
     publishing: PublishingConfig = PublishingConfig()
     sync: SyncConfig = SyncConfig()
     backend: Backend = NoBackend()

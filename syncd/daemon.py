@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import sys
 import threading
 from datetime import date
 from typing import Any
@@ -126,6 +127,14 @@ def serve(
     config_path: str | None = None,
 ) -> int:
     configure_logging(config.log_level, config.log_format)
+    from syncd.preflight import file_problems
+
+    broken = file_problems(config)
+    if broken:  # exit 2, not 1: the systemd unit restarts on 1 and would loop on a bad file
+        for line in broken:
+            log.error("configuration problem", problem=line)
+            print(f"syncd: {line}", file=sys.stderr)
+        return 2
     lock = None
     if config.database_url.startswith("sqlite") and with_engine:
         from syncd.singleton import AlreadyRunning, ProcessLock

@@ -79,7 +79,28 @@ def test_strakstid_share_is_held_back_evenly():
     slots = cut_slots([w], [], [JOB], ["jobsamtale"], zone=CPH, strakstid_share=0.25)
     flags = [s.strakstid for s in sorted(slots, key=lambda s: s.start)]
     assert len(flags) == 12 and sum(flags) == 3
-    assert flags[-1] is True and flags[0] is False
+    held = [i for i, f in enumerate(flags) if f]
+    assert [held[1] - held[0], held[2] - held[1]] == [4, 4]  # evenly spread
+
+
+def test_strakstid_shares_add_up_across_caseworkers_and_weeks():
+    """10 %: about a tenth of the slots held back, though no caseworker has 10 a day."""
+    monday = datetime(2026, 11, 30, 9, tzinfo=CPH)
+    held = total = 0
+    for cw in range(40):
+        windows = [
+            WindowOccurrence(f"cw{cw}", start, start + timedelta(minutes=80))
+            for week in range(4)
+            for day in range(5)
+            if (start := monday + timedelta(weeks=week, days=day))
+        ]
+        slots = cut_slots(windows, [], [JOB], ["jobsamtale"], zone=CPH, strakstid_share=0.1)
+        held += sum(s.strakstid for s in slots)
+        total += len(slots)
+    assert total >= 1500  # two a day (a holiday closes one day)
+    assert 0.08 * total <= held <= 0.12 * total, (held, total)
+    again = cut_slots(windows, [], [JOB], ["jobsamtale"], zone=CPH, strakstid_share=0.1)
+    assert [s.strakstid for s in again] == [s.strakstid for s in slots]  # stable
 
 
 @given(

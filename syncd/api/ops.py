@@ -38,7 +38,10 @@ def readiness(rt: Runtime) -> list[str]:
             )
     except Exception as exc:
         return [f"database unreachable: {exc.__class__.__name__}"]
-    if oldest_due is not None and now - oldest_due > OUTBOX_STUCK_AFTER:
+    # Without a calendar backend nothing ever takes calendar writes: an untried write is then
+    # the design, not a stuck outbox.
+    has_backend = rt.config.backend.kind != "none"
+    if has_backend and oldest_due is not None and now - oldest_due > OUTBOX_STUCK_AFTER:
         problems.append(f"outbox stuck: oldest untried write is {now - oldest_due} old")
     engine = rt.extras.get("engine")
     if engine is not None:

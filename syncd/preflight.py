@@ -1,0 +1,46 @@
+"""What ``syncd check`` and ``syncd run`` verify before anything starts: the files the
+configuration names (rules, scenario) load, and the directory ``run`` would use builds. No side
+effects: nothing is created, migrated or written."""
+
+from __future__ import annotations
+
+from syncd.config import Config
+from syncd.domain.model import Directory
+
+
+def file_problems(config: Config) -> list[str]:
+    """One line per problem, naming the configuration key."""
+    from mappings.rules import RulesError, load_rules
+
+    problems = []
+    if config.sync.rules_file:
+        try:
+            load_rules(config.sync.rules_file)
+        except RulesError as exc:
+            problems.append(f"sync.rules_file: {_one_line(exc)}")
+    if config.scenario:
+        try:
+            directory_of(config)
+        except Exception as exc:  # any fault of the file's content, said in one line
+            problems.append(f"scenario: {_one_line(exc)}")
+    return problems
+
+
+def directory_of(config: Config) -> Directory:
+    """The directory ``syncd run`` would write into the store, built without the store."""
+    from syncd.runtime import with_calendar_ids
+
+    if config.scenario:
+        from syncd import scenario
+
+        directory = scenario.generate(
+            scenario.load(config.scenario), source=config.scenario
+        ).directory
+    else:
+        directory = config.directory()
+    return with_calendar_ids(directory, config)
+
+
+def _one_line(exc: Exception) -> str:
+    text = str(exc).strip() or exc.__class__.__name__
+    return " ".join(text.split())
