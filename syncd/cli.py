@@ -225,6 +225,34 @@ def cmd_outbox_retry(args: argparse.Namespace) -> int:
     return outbox_retry(_runtime(args), args.entry)
 
 
+def cmd_directory_sync(args: argparse.Namespace) -> int:
+    """Caseworkers and rooms from the calendar system: show the difference, apply it unless
+    --dry-run."""
+    from connectors.base import ConnectorError
+    from syncd.directory_sync import run
+    from syncd.engine.factory import make_connector
+
+    rt = _runtime(args)
+    try:
+        connector = make_connector(rt.config, rt.index)
+        if connector is None:
+            print("directory sync: no calendar backend is configured")
+            return 2
+        try:
+            result = run(rt, connector, dry_run=args.dry_run)
+        except ConnectorError as exc:
+            print(f"directory sync: FAILED: {exc}")
+            return 1
+        finally:
+            connector.close()
+        for line in result.lines():
+            print(line)
+        print("dry run: nothing changed" if args.dry_run else "applied")
+        return 0
+    finally:
+        rt.db.dispose()
+
+
 def cmd_demand_import(args: argparse.Namespace) -> int:
     """Counts of citizens per site, type and deadline week from the case system's report."""
     from pathlib import Path
@@ -305,6 +333,12 @@ def build_parser() -> argparse.ArgumentParser:
     retry = ob_sub.add_parser("retry", help="make failed writes due now")
     retry.add_argument("entry", nargs="?", type=int, help="one entry id (default: all)")
     retry.set_defaults(func=cmd_outbox_retry)
+
+    dr = sub.add_parser("directory", help="caseworkers and rooms from the calendar system")
+    dr_sub = dr.add_subparsers(dest="directory_command", required=True)
+    dsync = dr_sub.add_parser("sync", help="read the source, show the difference and apply it")
+    dsync.add_argument("--dry-run", action="store_true", help="show the difference only")
+    dsync.set_defaults(func=cmd_directory_sync)
 
     dm = sub.add_parser("demand", help="Kapacitet: citizens per deadline week (counts only)")
     dm_sub = dm.add_subparsers(dest="demand_command", required=True)

@@ -450,6 +450,19 @@ class DashboardConfig(_Strict):
         )
 
 
+class DirectorySyncConfig(_Strict):
+    """Caseworkers and rooms from the calendar system (``syncd directory sync``). Entries of
+    [[caseworkers]] / [[rooms]] with the same id or e-mail override what the source says."""
+
+    enabled: bool = False  # run on a schedule in the daemon
+    interval_minutes: float = Field(60, ge=1)
+    # Graph: an Entra ID group (object id or mail address); EWS: a distribution group's
+    # address. CalDAV lists the caseworker calendars under the caseworker home instead.
+    caseworkers_group: str | None = None
+    site: str | None = None  # the site of new caseworkers and rooms (default: the first)
+    room_capacity: int = Field(2, ge=1)  # when the source does not know a room's capacity
+
+
 NOTICE_KINDS = (
     "room_lost",
     "room_declined",
@@ -536,6 +549,7 @@ class Config(_Strict):
     ops: OpsConfig = OpsConfig()
     notifications: NotificationsConfig = NotificationsConfig()
     capacity: CapacityConfig = CapacityConfig()
+    directory_sync: DirectorySyncConfig = DirectorySyncConfig()
 
     @model_validator(mode="after")
     def _ops_port(self) -> Config:

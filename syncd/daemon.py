@@ -183,6 +183,11 @@ def serve(
         engine.start()
     notices = _start_notices(rt) if engine is not None else None
     capacity = _start_capacity(rt) if engine is not None else None
+    directory = None
+    if engine is not None and config.directory_sync.enabled:
+        from syncd.directory_sync import start_schedule
+
+        directory = start_schedule(rt, engine.connector)
     log.info(
         "starting",
         api=f"http://{server.config.host}:{server.config.port}",
@@ -202,6 +207,8 @@ def serve(
             notices.set()
         if capacity is not None:
             capacity.set()
+        if directory is not None:
+            directory.set()
         if engine is not None:
             engine.stop()
             with contextlib.suppress(Exception):

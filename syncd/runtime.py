@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from syncd.config import Config
@@ -31,6 +32,15 @@ class Runtime:
     @property
     def closing_days(self) -> frozenset[date]:
         return frozenset(date.fromisoformat(d) for d in self.config.publishing.closing_days)
+
+    def resave_directory(self) -> None:
+        """Write the configured directory merged with what the directory sync found (the
+        configuration wins), then reload it."""
+        base = self.extras.get("base_directory")
+        if isinstance(base, Directory):
+            with self.db.write() as s:
+                save_directory(s, _with_synced(s, base, self.config))
+        self.reload_directory()
 
     def reload_directory(self) -> None:
         with self.db.read() as s:
@@ -82,7 +92,7 @@ def open_runtime(
             db.upgrade()
         with db.write() as s:
             if directory.sites or directory.rooms or directory.caseworkers:
-                save_directory(s, directory)
+                save_directory(s, _with_synced(s, directory, config))
     with db.read() as s:
         index = DirectoryIndex(load_directory(s, config.publishing.closing_days))
     service = BookingService(
@@ -92,4 +102,16 @@ def open_runtime(
         hold_ttl=timedelta(seconds=config.api.hold_ttl_seconds),
         clock=clock,
     )
-    return Runtime(config, db, index, service, clock)
+    rt = Runtime(config, db, index, service, clock)
+    rt.extras["base_directory"] = directory
+    return rt
+
+
+def _with_synced(s: Any, directory: Directory, config: Config) -> Directory:
+    """The directory with what ``syncd directory sync`` found merged under it."""
+    from syncd.directory_sync import merge, stored
+
+    found = stored(s)
+    if not (found.caseworkers or found.rooms):
+        return directory
+    return with_calendar_ids(merge(directory, found), config)

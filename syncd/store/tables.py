@@ -426,3 +426,15 @@ class DemandRow(Base):
             "uq_capacity_demand_key", "site_id", "team", "type_code", "deadline_week", unique=True
         ),
     )
+
+
+class DirectorySourceRow(Base):
+    """A caseworker or room as the calendar system's directory lists it (``syncd directory
+    sync``); merged under the configuration's own entries at start (TOML overrides)."""
+
+    __tablename__ = "directory_source"
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)  # caseworker | room
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    seen_at: Mapped[datetime]

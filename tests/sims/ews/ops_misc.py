@@ -204,9 +204,41 @@ def get_rooms(store: Store, req: Request) -> ET.Element:
     return root
 
 
+def expand_dl(store: Store, req: Request) -> ET.Element:
+    """ExpandDL: a distribution group's direct members; a nested group is listed as a member
+    of MailboxType PublicDL, for the client to expand
+    (https://learn.microsoft.com/exchange/client-developer/web-service-reference/expanddl)."""
+    wanted = (req.body.findtext(f"{m('Mailbox')}/{t('EmailAddress')}") or "").strip().lower()
+    root = ET.Element(m("ExpandDLResponse"))
+    msgs = sub(root, m("ResponseMessages"))
+    group = store.groups.get(wanted)
+    if group is None:
+        msg = sub(msgs, m("ExpandDLResponseMessage"), ResponseClass="Error")
+        sub(msg, m("MessageText"), "No results were found.")
+        sub(msg, m("ResponseCode"), "ErrorNameResolutionNoResults")
+        sub(msg, m("DescriptiveLinkKey"), "0")
+        return root
+    msg = sub(msgs, m("ExpandDLResponseMessage"), ResponseClass="Success")
+    sub(msg, m("ResponseCode"), "NoError")
+    members = group["members"]
+    expansion = sub(
+        msg, m("DLExpansion"), TotalItemsInView=str(len(members)), IncludesLastItemInRange="true"
+    )
+    for address in members:
+        box = sub(expansion, t("Mailbox"))
+        nested = store.groups.get(address)
+        mbx = store.mailboxes.get(address)
+        sub(box, t("Name"), nested["name"] if nested else (mbx.name if mbx else address))
+        sub(box, t("EmailAddress"), address)
+        sub(box, t("RoutingType"), "SMTP")
+        sub(box, t("MailboxType"), "PublicDL" if nested else "Mailbox")
+    return root
+
+
 __all__ = [
     "DISPLAY_NAMES",
     "convert_id",
+    "expand_dl",
     "get_folder",
     "get_room_lists",
     "get_rooms",

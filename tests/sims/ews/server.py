@@ -30,6 +30,7 @@ OPERATIONS: dict[str, Handler] = {
     "GetUserAvailabilityRequest": ops_misc.get_user_availability,
     "GetRoomLists": ops_misc.get_room_lists,
     "GetRooms": ops_misc.get_rooms,
+    "ExpandDL": ops_misc.expand_dl,
     "FindItem": ops_items.find_item,
     "GetItem": ops_items.get_item,
     "CreateItem": ops_items.create_item,

@@ -172,6 +172,8 @@ class Store:
         self.lock = threading.RLock()
         self.mailboxes: dict[str, Mailbox] = {}
         self.room_lists: dict[str, str] = {}  # list address -> display name
+        # distribution groups: address -> {"name", "members": [addresses]} (ExpandDL)
+        self.groups: dict[str, dict] = {}
         self._ids = itertools.count(1)
         self._secret = b"sim-sync-state"
         self.listeners: list = []  # callables(mailbox_email) for streaming notifications

@@ -32,6 +32,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 import jwt
 
 from tests.sims.graph.certs import AppCertificate, tls_files
+from tests.sims.graph.groups import Groups
 from tests.sims.graph.notify import Notifier
 from tests.sims.graph.state import (
     DEFAULT_PAGE_SIZE,
@@ -145,6 +146,7 @@ class GraphSimulator:
         self.state = GraphState()
         self.log: list[LogEntry] = []
         self.places_allowed = True
+        self.groups = Groups()  # Entra ID groups (directory sync)
         self.assertion_headers: list[dict] = []  # JWT headers of client assertions received
         self.token_lifetime = 3600.0  # what the simulator enforces; msal is told 3599 s
         self._tokens: dict[str, float] = {}  # access token -> monotonic expiry
@@ -633,6 +635,11 @@ class GraphSimulator:
         tz = prefer.get("outlook.timezone", "UTC")
         if path.startswith("/places/"):
             return self._places(path, params)
+        if self.groups.handles(path):
+            with self.state.lock:
+                users = {a: m.name for a, m in self.state.mailboxes.items() if m.kind == "user"}
+            status, body = self.groups.dispatch(path, params, users)
+            return _Response(status, body)
         if path == "/subscriptions" or path.startswith("/subscriptions/"):
             return self.notifications.dispatch(method, path, payload)
         if mailbox is None:
