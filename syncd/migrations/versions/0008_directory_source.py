@@ -1,8 +1,8 @@
 """Caseworkers and rooms read from the calendar system's directory (Entra ID group, Exchange
 distribution group or room list, CalDAV homes), kept so a restart keeps them.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 """
 
 import sqlalchemy as sa
@@ -10,8 +10,8 @@ from alembic import op
 
 import syncd.store.tables
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
