@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -310,7 +309,7 @@ def test_splitting_the_range_never_changes_the_occurrences(
 # --------------------------------------------------------------------------- speed
 
 
-def _calendar_load(count: int) -> list:
+def calendar_load(count: int) -> list:
     """A municipality-like mix: weekly windows, daily and weekly meetings, single events and
     all-day items, many series started years ago, some with exceptions."""
     rnd = random.Random(7)
@@ -363,26 +362,16 @@ def _calendar_load(count: int) -> list:
     return items
 
 
-def test_expanding_thousands_of_items_over_six_weeks_is_fast() -> None:
-    """The engine expands every caseworker's items each cycle. The first pass parses rules; later
-    passes (the steady state) reuse them. Best of two warm runs, to be robust on a busy box."""
-    items = _calendar_load(3000)
+def test_expanding_thousands_of_items_over_six_weeks() -> None:
+    """The engine expands every caseworker's items each cycle; a municipality-like mix expands
+    and a second pass (reusing parsed rules) gives the same occurrences. Speed: bench/recurrence.py."""
+    items = calendar_load(3000)
     lo = cph(2026, 11, 23)
     hi = lo + timedelta(weeks=6)
-
-    def run() -> tuple[int, float]:
-        began = time.perf_counter()
-        total = sum(len(expand(i, lo, hi, zone=CPH)) for i in items)
-        return total, time.perf_counter() - began
-
-    total, cold = run()
-    warm = min(run()[1], run()[1])
-    print(
-        f"\n3000 items -> {total} occurrences over 6 weeks: first {cold:.3f} s, then {warm:.3f} s"
-    )
-    assert total > 10_000
-    assert warm < 1.0
-    assert cold < 3.0
+    first = [expand(i, lo, hi, zone=CPH) for i in items]
+    again = [expand(i, lo, hi, zone=CPH) for i in items]
+    assert first == again
+    assert sum(map(len, first)) > 10_000
 
 
 def test_zone_argument_is_a_zoneinfo() -> None:
