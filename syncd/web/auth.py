@@ -1,9 +1,10 @@
 """Who is signed in to the dashboard: local accounts with argon2 password hashes, signed session
 cookies, CSRF tokens and the two roles (coordinator may change things, viewer may only look).
 
-Sessions are stateless: a cookie holding the user, role, CSRF token and expiry, signed with
-HMAC-SHA256. A local user's session also carries a fingerprint of her password hash, so
-changing the password (or removing the user) in the configuration ends her sessions.
+Sessions are a cookie holding the user, role, CSRF token and expiry, signed with HMAC-SHA256
+by itsdangerous; signing out records the session as ended on the server (``store.signin``).
+A local user's session also carries a fingerprint of her password hash, so changing the
+password (or removing the user) in the configuration ends her sessions.
 The booking API's keys play no part here: only this cookie opens the dashboard.
 """
 
@@ -18,6 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import itsdangerous
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
@@ -62,30 +64,36 @@ def _unb64(text: str) -> bytes:
 
 
 class Signer:
-    """Signed, expiring JSON tokens; ``purpose`` keeps a token of one kind (login form, OIDC
-    state, session) from being accepted as another."""
+    """Signed, expiring JSON tokens (itsdangerous' HMAC-SHA256 signer, with the purpose as its
+    salt, so a token of one kind (login form, OIDC state, session) is never accepted as
+    another). The expiry travels inside the signed body."""
 
     def __init__(self, secret: bytes) -> None:
         self._secret = secret
 
     def key(self, purpose: str) -> bytes:
+        """A key of its own for ``purpose`` (the feed URLs' tokens)."""
         return hmac.new(self._secret, f"syncd-dashboard:{purpose}".encode(), "sha256").digest()
+
+    def _signer(self, purpose: str) -> itsdangerous.Signer:
+        return itsdangerous.Signer(
+            self._secret,
+            salt=f"syncd-dashboard:{purpose}",
+            key_derivation="hmac",
+            digest_method=hashlib.sha256,
+        )
 
     def sign(self, purpose: str, data: dict[str, Any], max_age: float) -> str:
         body = _b64(json.dumps({**data, "exp": int(time.time() + max_age)}).encode())
-        mac = hmac.new(self.key(purpose), body.encode(), "sha256").digest()
-        return f"{body}.{_b64(mac)}"
+        return self._signer(purpose).sign(body).decode()
 
     def unsign(self, purpose: str, token: str | None) -> dict[str, Any] | None:
-        if not token or token.count(".") != 1:
+        if not token:
             return None
-        body, mac = token.split(".")
-        expected = hmac.new(self.key(purpose), body.encode(), "sha256").digest()
         try:
-            if not hmac.compare_digest(_unb64(mac), expected):
-                return None
-            data = json.loads(_unb64(body))
-        except (ValueError, TypeError):
+            body = self._signer(purpose).unsign(token)
+            data = json.loads(_unb64(body.decode()))
+        except (itsdangerous.BadSignature, ValueError, TypeError):
             return None
         if not isinstance(data, dict) or data.get("exp", 0) < time.time():
             return None

@@ -1,24 +1,29 @@
 """Sign-in with OpenID Connect (e.g. Microsoft Entra ID): the authorization code flow with PKCE.
 
-The state, nonce and PKCE verifier travel in a short-lived signed cookie, so no server-side
-store is needed and any replica can finish a sign-in another one started. The ID token is
-checked against the issuer's published keys (signature, issuer, audience, expiry, nonce), and
-the dashboard role is read from a configured claim (Entra app roles arrive in ``roles``).
+The protocol is Authlib's (its OAuth 2 client builds the authorization URL with the S256 code
+challenge and exchanges the code with the verifier) and the ID token is checked with joserfc
+(Authlib's JOSE library): signature against the issuer's published keys, issuer, audience,
+expiry, nonce. The state, nonce and PKCE verifier travel in a short-lived signed cookie, so no
+server-side store is needed, any replica can finish a sign-in another one started, and only
+the browser's newest flow counts. The dashboard role is read from a configured claim (Entra
+app roles arrive in ``roles``).
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import secrets
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
 
 import httpx
-import jwt
+import requests
+from authlib.common.security import generate_token
+from authlib.integrations.base_client import OAuthError
+from authlib.integrations.requests_client import OAuth2Session
+from joserfc import jwt
+from joserfc.errors import InvalidClaimError, JoseError
+from joserfc.jwk import KeySet
 
 from syncd.config import OIDCConfig
 from syncd.web.auth import COORDINATOR, VIEWER, Signer, same_token
@@ -37,11 +42,6 @@ class Identity:
     name: str
     display_name: str
     role: str
-
-
-def _challenge(verifier: str) -> str:
-    digest = hashlib.sha256(verifier.encode()).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 class OIDCClient:
@@ -83,44 +83,43 @@ class OIDCClient:
             self._discovery = (time.monotonic() + CACHE_SECONDS, doc)
         return doc
 
-    def _signing_key(self, kid: str | None) -> Any:
-        for attempt in range(2):
+    def _key_set(self, refresh: bool = False) -> KeySet:
+        with self._lock:
+            cached = self._keys if self._keys and self._keys[0] > time.monotonic() else None
+        if cached is None or refresh:  # refresh: an unknown key, the issuer may have rotated
+            jwks = self._get_json(self.discovery()["jwks_uri"])
             with self._lock:
-                cached = self._keys if self._keys and self._keys[0] > time.monotonic() else None
-            if cached is None or attempt == 1:  # unknown key: the issuer may have rotated
-                jwks = self._get_json(self.discovery()["jwks_uri"])
-                with self._lock:
-                    self._keys = (time.monotonic() + CACHE_SECONDS, jwks)
-                cached = self._keys
-            for jwk in cached[1].get("keys", []):
-                if kid is None or jwk.get("kid") == kid:
-                    return jwt.PyJWK(jwk).key
-        raise OIDCError("ID-tokenet er signeret med en ukendt nøgle")
+                self._keys = (time.monotonic() + CACHE_SECONDS, jwks)
+            cached = self._keys
+        try:
+            return KeySet.import_key_set(cached[1])  # type: ignore[arg-type]
+        except (JoseError, ValueError, TypeError, KeyError):
+            raise OIDCError("Identitetsudbyderens nøgler kan ikke læses") from None
+
+    def _session(self, redirect_uri: str) -> OAuth2Session:
+        return OAuth2Session(
+            client_id=self.config.client_id,
+            client_secret=self.secret,
+            token_endpoint_auth_method="client_secret_post" if self.secret else "none",
+            scope=" ".join(self.config.scopes),
+            redirect_uri=redirect_uri,
+            code_challenge_method="S256",
+        )
 
     # -- the flow ----------------------------------------------------------------------------
 
     def start(self, redirect_uri: str) -> tuple[str, str]:
         """The authorization URL to send the browser to, and the flow cookie to set."""
-        state, nonce = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
-        verifier = secrets.token_urlsafe(64)
+        state, nonce, verifier = generate_token(32), generate_token(32), generate_token(64)
         cookie = self.signer.sign(
             "oidc", {"st": state, "n": nonce, "v": verifier, "r": redirect_uri}, FLOW_SECONDS
         )
-        query = urlencode(
-            {
-                "response_type": "code",
-                "client_id": self.config.client_id,
-                "redirect_uri": redirect_uri,
-                "scope": " ".join(self.config.scopes),
-                "state": state,
-                "nonce": nonce,
-                "code_challenge": _challenge(verifier),
-                "code_challenge_method": "S256",
-                "response_mode": "query",
-            }
-        )
         endpoint = self.discovery()["authorization_endpoint"]
-        return f"{endpoint}{'&' if '?' in endpoint else '?'}{query}", cookie
+        with self._session(redirect_uri) as session:
+            url, _ = session.create_authorization_url(
+                endpoint, state=state, code_verifier=verifier, nonce=nonce, response_mode="query"
+            )
+        return url, cookie
 
     def finish(self, cookie: str | None, state: str | None, code: str | None) -> Identity:
         flow = self.signer.unsign("oidc", cookie)
@@ -128,58 +127,58 @@ class OIDCClient:
             raise OIDCError("Log-ind-forløbet er udløbet eller ugyldigt. Prøv igen.")
         if not code:
             raise OIDCError("Identitetsudbyderen sendte ingen kode")
-        form = {
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": flow["r"],
-            "client_id": self.config.client_id,
-            "code_verifier": flow["v"],
-        }
-        if self.secret:
-            form["client_secret"] = self.secret
-        try:
-            r = httpx.post(
-                self.discovery()["token_endpoint"],
-                data=form,
-                headers={"Accept": "application/json"},
-                timeout=self.config.timeout_seconds,
-            )
-        except httpx.HTTPError as exc:
-            raise OIDCError("Identitetsudbyderen kan ikke nås lige nu") from exc
-        if r.status_code != 200:
-            raise OIDCError("Identitetsudbyderen afviste log-ind")
-        try:
-            id_token = r.json()["id_token"]
-        except (ValueError, KeyError, TypeError):
-            raise OIDCError("Identitetsudbyderen sendte intet ID-token") from None
+        token_endpoint = self.discovery()["token_endpoint"]
+        with self._session(flow["r"]) as session:
+            try:
+                token = session.fetch_token(
+                    token_endpoint,
+                    grant_type="authorization_code",
+                    code=code,
+                    code_verifier=flow["v"],
+                    timeout=self.config.timeout_seconds,
+                )
+            except requests.RequestException as exc:
+                raise OIDCError("Identitetsudbyderen kan ikke nås lige nu") from exc
+            except (OAuthError, ValueError) as exc:
+                raise OIDCError("Identitetsudbyderen afviste log-ind") from exc
+        id_token = token.get("id_token") if isinstance(token, dict) else None
+        if not isinstance(id_token, str):
+            raise OIDCError("Identitetsudbyderen sendte intet ID-token")
         claims = self.verify(id_token, flow["n"])
         role = self.role_for(claims)
         name = str(claims.get(self.config.username_claim) or claims.get("email") or claims["sub"])
         return Identity(name, str(claims.get(self.config.name_claim) or name), role)
 
     def verify(self, id_token: str, nonce: str) -> dict[str, Any]:
-        try:
-            header = jwt.get_unverified_header(id_token)
-        except jwt.PyJWTError:
-            raise OIDCError("ID-tokenet kan ikke læses") from None
-        algorithm = header.get("alg")
         supported = self.discovery().get("id_token_signing_alg_values_supported", ["RS256"])
-        if algorithm not in ALLOWED_ALGORITHMS or algorithm not in supported:
-            raise OIDCError("ID-tokenet bruger en algoritme, der ikke accepteres")
+        algorithms = [a for a in ALLOWED_ALGORITHMS if a in supported]
+        token = None
+        for refresh in (False, True):
+            try:
+                token = jwt.decode(id_token, self._key_set(refresh), algorithms=algorithms)
+                break
+            except (JoseError, ValueError) as exc:
+                if refresh or "key" not in str(exc).lower():
+                    raise OIDCError("ID-tokenet er ugyldigt") from None
+        assert token is not None
+        registry = jwt.JWTClaimsRegistry(
+            leeway=60,
+            iss={"essential": True, "value": self.config.issuer},
+            aud={"essential": True, "value": self.config.client_id},
+            sub={"essential": True},
+            exp={"essential": True},
+            iat={"essential": True},
+            nonce={"essential": True, "value": nonce},
+        )
         try:
-            claims = jwt.decode(
-                id_token,
-                self._signing_key(header.get("kid")),
-                algorithms=[algorithm],
-                audience=self.config.client_id,
-                issuer=self.config.issuer,
-                leeway=60,
-                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
-            )
-        except jwt.PyJWTError:
+            registry.validate(token.claims)
+        except InvalidClaimError as exc:
+            if "nonce" in str(exc):
+                raise OIDCError("ID-tokenet hører ikke til dette log-ind") from None
             raise OIDCError("ID-tokenet er ugyldigt") from None
-        if not same_token(claims.get("nonce"), nonce):
-            raise OIDCError("ID-tokenet hører ikke til dette log-ind")
+        except JoseError:
+            raise OIDCError("ID-tokenet er ugyldigt") from None
+        claims = dict(token.claims)
         aud = claims.get("aud")
         if isinstance(aud, list) and len(aud) > 1 and claims.get("azp") != self.config.client_id:
             raise OIDCError("ID-tokenet er udstedt til en anden klient")
