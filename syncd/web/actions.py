@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, Response
 
+from syncd.domain.model import Mode
 from syncd.inputs import INT_MAX, day_in_window
 from syncd.store.coordination import MAX_REPEATS, BlockChange, Rehoused, RoomChange
 from syncd.store.errors import BookingError, InvalidError
@@ -104,6 +105,56 @@ def move(
         ),
         back,
     )  # fmt: skip
+
+
+MOVE_SEARCH = timedelta(minutes=45)  # how far from the drop a free time is looked for
+
+
+@router.post("/move-time")
+def move_time(
+    request: Request,
+    booking_id: str = Form(...),
+    start: str = Form(...),
+    reason: str = Form(""),
+    back: str = Form(""),
+    user: User = Coordinator,
+) -> Response:
+    """A conversation dragged to another time: the caseworker's free time nearest to where it
+    was dropped (same caseworker, type and mode), booked through the same rebooking as the API
+    (one transaction, a room found again, the citizen told through the event feed)."""
+
+    def run(d: Dashboard) -> str:
+        from syncd.store.coordination import check_reason
+        from syncd.store.offers import OfferQuery, find_offers
+
+        check_reason(reason)
+        wanted = _local(d, start, "tidspunkt")
+        view = d.rt.bookings.get(booking_id)
+        if view.status != "confirmed":
+            raise InvalidError("Kun bekræftede samtaler kan flyttes")
+        with d.rt.db.read() as s:
+            offers = find_offers(
+                s, d.rt.index,
+                OfferQuery(
+                    start=wanted - MOVE_SEARCH, end=wanted + MOVE_SEARCH,
+                    type_code=view.type_code, modes=(Mode(view.mode),),
+                    caseworker_id=view.caseworker_id, include_strakstid=True,
+                ),
+                d.rt.clock(), d.rt.zone,
+            )  # fmt: skip
+        if not offers:
+            name = d.rt.index.caseworker_labels.get(view.caseworker_id, view.caseworker_id)
+            raise InvalidError(
+                f"{name} har ingen ledig tid omkring {d.formats.stamp(wanted)}; samtalen er ikke "
+                "flyttet"
+            )
+        best = min(offers, key=lambda o: (abs((o.start - wanted).total_seconds()), o.start))
+        moved = d.rt.bookings.rebook(booking_id, best.offer_id, client=user.actor, staff=True)
+        f = d.formats
+        where = f" i {_room_name(d, moved.room_id)}" if moved.room_id else ""
+        return f"{moved.reference} er flyttet til {f.long_day(moved.start)} kl. {f.hm(moved.start)}{where}."
+
+    return _respond(request, run, back)
 
 
 @router.post("/find-room")

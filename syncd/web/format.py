@@ -68,8 +68,13 @@ class Formats:
         t = self.local(moment)
         return f"{t.day}/{t.month} {t:%H:%M}"
 
+    def local_iso(self, moment: datetime) -> str:
+        """2026-12-01T09:40, the jobcentre's wall clock (what a datetime-local input holds)."""
+        return self.local(moment).strftime("%Y-%m-%dT%H:%M")
+
     def filters(self) -> dict[str, object]:
         return {
+            "local_iso": self.local_iso,
             "hm": self.hm,
             "day": self.day,
             "long_day": self.long_day,

@@ -132,19 +132,52 @@ def test_drag_a_conversation_to_another_room(server, web_rt, context):
     expect(page.locator("#audit")).to_contain_text("anne")
     expect(page.locator("#audit")).to_contain_text(talk.reference)
 
-    # Another day is a new time, not a new room: refused with a reason, nothing changes.
+    # Another day is another time: with no free time there, nothing changes and it says why.
     page.goto(server + WEEK)
     chip = cell(page, target, "2026-12-01").locator(f'[data-booking="{talk.id}"]')
     chip.drag_to(cell(page, talk.room_id, "2026-12-02"))
-    expect(page.locator("#toast")).to_contain_text("samme dag")
+    expect(page.locator("#toast")).to_contain_text("har ingen ledig tid omkring 2/12 09:00")
     assert room_of(web_rt, talk.id) == target
 
-    # And on the day's timeline, onto another room's row.
+    # And on the day's timeline, onto another room's row at the same time.
     page.goto(server + "/dashboard/today?day=2026-12-01")
     block = page.locator(f'.tl-conv[data-booking="{talk.id}"]')
-    block.drag_to(page.locator(f'.tl-row[data-room="{talk.room_id}"] .tl-track'))
+    track = page.locator(f'.tl-row[data-room="{talk.room_id}"] .tl-track')
+    x = block.bounding_box()["x"] - track.bounding_box()["x"]
+    block.drag_to(track, source_position={"x": 2, "y": 5}, target_position={"x": x + 2, "y": 10})
     expect(page.locator(f'.tl-row[data-room="{talk.room_id}"] .tl-conv')).to_be_visible()
     assert room_of(web_rt, talk.id) == talk.room_id
+
+
+def test_drag_a_conversation_to_another_time(server, web_rt, context):
+    from tests.store.helpers import publish
+
+    publish(web_rt, "mette", [(at(0, 9), at(0, 12)), (at(1, 9), at(1, 12))])
+    talk = book(web_rt, "mette", at(0, 9))
+    page = context.new_page()
+    sign_in(page, server, "/dashboard/today?day=2026-12-01")
+    # Along the timeline to about 10:20: the caseworker's free time there.
+    block = page.locator(f'.tl-conv[data-booking="{talk.id}"]')
+    track = page.locator(f'.tl-row[data-room="{talk.room_id}"] .tl-track')
+    box = track.bounding_box()
+    start, end = (track.get_attribute("data-from")[11:16], track.get_attribute("data-to")[11:16])
+    span = (int(end[:2]) - int(start[:2])) * 60
+    x = box["width"] * ((10 - int(start[:2])) * 60 + 20) / span
+    block.drag_to(track, source_position={"x": 1, "y": 5}, target_position={"x": x + 1, "y": 10})
+    expect(page.locator("#toast")).to_contain_text(
+        f"{talk.reference} er flyttet til tirsdag 1. december 2026 kl. 10:20"
+    )
+    assert web_rt.bookings.get(talk.id).start == at(0, 10, 20)
+    # In the week, onto Wednesday: the same time of day there.
+    page.goto(server + WEEK)
+    chip = page.locator(f'#plan .chip[data-booking="{talk.id}"]')
+    room = web_rt.bookings.get(talk.id).room_id
+    chip.drag_to(cell(page, room, "2026-12-02"))
+    expect(page.locator("#toast")).to_contain_text("onsdag 2. december 2026 kl. 10:20")
+    assert web_rt.bookings.get(talk.id).start == at(1, 10, 20)
+    expect(
+        page.locator(f'#plan td[data-day="2026-12-02"] .chip[data-booking="{talk.id}"]')
+    ).to_be_visible()
 
 
 def test_block_preview_names_what_is_left_without_a_room(server, web_rt, context):

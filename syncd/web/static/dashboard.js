@@ -195,12 +195,17 @@
     dialog.showModal();
   });
 
-  // -- drag and drop: another room the same day, through the dialog's own "move" action --
+  // -- drag and drop: another room (the dialog's own "move"), or another time (a rebooking
+  // to the caseworker's free time nearest to the drop, same checks as the booking API) -----
   let dragged = null;
+  let grabDx = 0;
+  const minutes = (iso) => { const [h, m] = iso.slice(11, 16).split(":").map(Number); return h * 60 + m; };
+  const hhmm = (mins) => `${String(Math.floor(mins / 60)).padStart(2, "0")}:${String(mins % 60).padStart(2, "0")}`;
   document.addEventListener("dragstart", (event) => {
     const chip = event.target.closest("[data-booking][draggable]");
     if (!chip) return;
     dragged = chip;
+    grabDx = event.clientX - chip.getBoundingClientRect().left;
     event.dataTransfer.effectAllowed = "move";
     event.dataTransfer.setData("text/plain", chip.dataset.booking);
     chip.classList.add("dragging");
@@ -217,6 +222,25 @@
     document.querySelectorAll(".drop-over").forEach((el) => { if (el !== target) el.classList.remove("drop-over"); });
     target.classList.add("drop-over");
   });
+  // Where the drop puts the conversation's start: on a timeline from the pointer, in the week
+  // grid the same time of day on the day dropped on. null: the same time (a room move).
+  function droppedStart(event, target) {
+    const original = dragged.dataset.start;
+    const track = event.target.closest(".tl-track[data-from]") || target.querySelector(".tl-track[data-from]");
+    if (track && target.contains(track)) {
+      const box = track.getBoundingClientRect();
+      const from = minutes(track.dataset.from);
+      const to = track.dataset.to.slice(0, 10) === track.dataset.from.slice(0, 10) ? minutes(track.dataset.to) : 24 * 60;
+      const left = Math.min(Math.max(event.clientX - grabDx - box.left, 0), box.width);
+      const at = Math.round((from + (left / box.width) * (to - from)) / 5) * 5;
+      if (Math.abs(at - minutes(original)) < 10) return null;
+      return `${original.slice(0, 10)}T${hhmm(at)}`;
+    }
+    if (target.dataset.day && target.dataset.day !== dragged.dataset.day) {
+      return `${target.dataset.day}T${original.slice(11, 16)}`;
+    }
+    return null;
+  }
   document.addEventListener("drop", async (event) => {
     const target = event.target.closest("[data-drop-room]");
     if (!target || !dragged) return;
@@ -224,19 +248,18 @@
     target.classList.remove("drop-over");
     const c = JSON.parse(dragged.dataset.conversation);
     const room = target.dataset.dropRoom;
-    if (target.dataset.day !== dragged.dataset.day) {
-      say("En samtale kan kun flyttes til et andet lokale samme dag. Tidspunktet ændres ved ombooking.", false);
-      return;
-    }
-    if (room === c.room) return;
+    const start = droppedStart(event, target);
+    if (start === null && room === c.room) return;
     const data = new FormData();
     data.set("csrf", csrf);
     data.set("booking_id", c.id);
-    data.set("room_id", room);
     data.set("reason", "flyttet ved træk på oversigten");
     data.set("back", location.pathname + location.search);
+    let url = base + "/actions/move";
+    if (start !== null) { url = base + "/actions/move-time"; data.set("start", start); }
+    else data.set("room_id", room);
     try {
-      const result = await post(base + "/actions/move", data);
+      const result = await post(url, data);
       say(result.body.message || `Fejl (${result.status})`, result.ok);
       if (result.ok) refreshTopics(null);
     } catch (_) {
