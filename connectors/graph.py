@@ -12,9 +12,11 @@ calendar_id is the mailbox's SMTP address (or UPN). Design choices, each for a G
   changed outside the window, become deleted hrefs. 410 / syncStateNotFound ->
   ``SyncTokenInvalid``.
 - Ownership: our events carry the single-value extended property ``SelvbookId`` (= external
-  id). Delta cannot ``$expand`` it, so changed items that have a ``transactionId`` (we always
-  set one) are checked against the property in one extra batched request; items without it
-  are never ours. Writes find our event by the property and never touch anything else.
+  id), in the same property set the EWS connector uses, so a mailbox moved from Exchange Server
+  keeps events we recognise (the set Graph used before is still read). Delta cannot ``$expand``
+  it, so changed single events are checked against the property in one extra batched request
+  (or one listing of the window when many changed). Writes find our event by the property and
+  never touch anything else.
 - Room copies: the copy of our meeting in a room's calendar (made by the room's booking
   assistant) has neither our transactionId nor, dependably, our property (Exchange copies
   named properties to attendees' copies only for PS_PUBLIC_STRINGS, and only when the room
@@ -87,7 +89,13 @@ from mappings.timezones import UnknownTimeZone
 
 log = logging.getLogger("connectors.graph")
 
-DEFAULT_PROPERTY_GUID = "5f3d2a41-8b6c-4e7a-9d1f-3c2b1a0e9f87"
+# Our property set: the same one the EWS connector uses (``ews_items.SelvbookId``), so a mailbox
+# moved from Exchange Server to Exchange Online keeps events we can recognise (a move keeps named
+# MAPI properties; Graph's "String {guid} Name SelvbookId" is exchangelib's ExtendedProperty
+# with that property_set_id and property_name).
+DEFAULT_PROPERTY_GUID = "6f3b0f52-4c1e-4b8e-9d5a-2f1c7e9a0b11"
+# The set this connector wrote before it was unified with EWS's: still read, never written.
+LEGACY_PROPERTY_GUIDS = ("5f3d2a41-8b6c-4e7a-9d1f-3c2b1a0e9f87",)
 SCHEDULE_LIMIT = 20  # getSchedule: schedules per call
 TOO_LONG = "ErrorTimeIntervalTooBig"  # getSchedule's answer to a span over 62 days
 MARKER_DAYS = 400  # span markers watch until the engine's first fetch_changes tells its own
@@ -112,7 +120,8 @@ class GraphSettings:
     mailboxes: tuple[str, ...] = ()  # caseworker mailboxes, from configuration
     room_lists: tuple[str, ...] = ()  # only rooms in these room lists (empty: all rooms)
     schedule_mailbox: str | None = None  # mailbox getSchedule is called on (default: first asked)
-    property_guid: str = DEFAULT_PROPERTY_GUID
+    property_guid: str = DEFAULT_PROPERTY_GUID  # written on create, and read
+    legacy_property_guids: tuple[str, ...] = LEGACY_PROPERTY_GUIDS  # read only
     use_batch: bool = True
     page_size: int = 100  # Prefer: odata.maxpagesize for delta
     max_retry_wait: float = 30.0  # longest total Retry-After we sit out before Throttled
@@ -135,7 +144,7 @@ class GraphSettings:
             path = values.pop(key, None)
             if path:
                 values[target] = Path(path).read_text().strip()
-        for key in ("mailboxes", "room_lists"):
+        for key in ("mailboxes", "room_lists", "legacy_property_guids"):
             if key in values:
                 values[key] = tuple(values[key])
         known = set(cls.__dataclass_fields__)
@@ -187,6 +196,10 @@ class GraphConnector:
     def __init__(self, settings: GraphSettings) -> None:
         self.settings = settings
         self.prop_id = property_id(settings.property_guid)
+        # What we read: our property first, then the legacy sets (events written earlier).
+        self.prop_ids = tuple(
+            dict.fromkeys([self.prop_id, *(property_id(g) for g in settings.legacy_property_guids)])
+        )
         verify: Any = True
         if settings.ca_bundle:
             import ssl
@@ -239,7 +252,10 @@ class GraphConnector:
         return {"Prefer": f'odata.maxpagesize={self.settings.page_size}, outlook.timezone="UTC"'}
 
     def _expand(self) -> str:
-        return f"singleValueExtendedProperties($filter=id eq {odata_quote(self.prop_id)})"
+        """Our property (current and legacy sets): ``id eq .. or id eq ..`` in the documented
+        ``$expand=singleValueExtendedProperties($filter=id eq '...')`` form."""
+        ids = " or ".join(f"id eq {odata_quote(p)}" for p in self.prop_ids)
+        return f"singleValueExtendedProperties($filter={ids})"
 
     # ----- calendars ----------------------------------------------------------------------------
     def list_calendars(self) -> list[CalendarInfo]:
@@ -448,10 +464,10 @@ class GraphConnector:
         live, masters, stubs = split_round([e for e in entries.values() if "@removed" not in e])
         series = self._series.read(calendar_id, masters, stubs, (lo, hi), full=full)
         deleted.extend(series.deleted)
+        # Any single event may be ours: one we wrote, or one the EWS connector wrote before the
+        # mailbox moved to Exchange Online (no transactionId, same property).
         candidates = [
-            str(e["id"])
-            for e in live
-            if e.get("transactionId") and e.get("type", "singleInstance") == "singleInstance"
+            str(e["id"]) for e in live if e.get("type", "singleInstance") == "singleInstance"
         ]
         owners = self._external_ids(calendar_id, candidates, lo, hi) if candidates else {}
         copies = self._copies(calendar_id, live)
@@ -490,7 +506,7 @@ class GraphConnector:
                 if response.status == 404:
                     continue  # deleted meanwhile; the next round reports it
                 raise_for(response, calendar_id)
-                value = extended_value(response.body, self.prop_id)
+                value = extended_value(response.body, self.prop_ids)
                 if value is not None:
                     found[str(response.body["id"])] = value
             return found
@@ -502,7 +518,7 @@ class GraphConnector:
             response = self.http.send(GraphRequest("GET", url, _key(calendar_id)))
             raise_for(response, calendar_id)
             for event in response.body.get("value") or []:
-                value = extended_value(event, self.prop_id)
+                value = extended_value(event, self.prop_ids)
                 if value is not None:
                     found[str(event["id"])] = value
             url = response.body.get("@odata.nextLink")
@@ -556,7 +572,7 @@ class GraphConnector:
                     calendar_id=calendar_id,
                 )
             for event in response.body.get("value") or []:
-                value = extended_value(event, self.prop_id)
+                value = extended_value(event, self.prop_ids)
                 if value is not None:
                     owner_of[meeting] = value
         return {event_id: owner_of[m] for event_id, m in copies.items() if m in owner_of}
@@ -564,9 +580,10 @@ class GraphConnector:
     # ----- writing -------------------------------------------------------------------------------
     def _ours(self, calendar_id: str, external_id: str) -> list[dict]:
         """Our events carrying ``external_id``, oldest first."""
-        flt = (
-            f"singleValueExtendedProperties/any(ep: ep/id eq {odata_quote(self.prop_id)}"
+        flt = " or ".join(
+            f"singleValueExtendedProperties/any(ep: ep/id eq {odata_quote(p)}"
             f" and ep/value eq {odata_quote(external_id)})"
+            for p in self.prop_ids
         )
         path = (
             f"/events?$filter={quote(flt, safe='')}&$expand={quote(self._expand(), safe='')}"
@@ -579,7 +596,7 @@ class GraphConnector:
         raise_for(response, calendar_id)
         events = list(response.body.get("value") or [])
         for event in events:
-            if extended_value(event, self.prop_id) != external_id:
+            if extended_value(event, self.prop_ids) != external_id:
                 raise NotOwned(
                     f"event {event.get('id')} lacks our external id", calendar_id=calendar_id
                 )

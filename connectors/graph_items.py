@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
@@ -214,13 +214,18 @@ def room_responses(attendees: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     return found
 
 
-def extended_value(data: Mapping[str, Any], prop_id: str) -> str | None:
-    """Our property's value from an event fetched with $expand=singleValueExtendedProperties."""
-    wanted = " ".join(prop_id.lower().split())
-    for prop in data.get("singleValueExtendedProperties") or ():
-        if " ".join(str(prop.get("id", "")).lower().split()) == wanted:
-            value = prop.get("value")
-            return None if value is None else str(value)
+def extended_value(data: Mapping[str, Any], prop_ids: str | Sequence[str]) -> str | None:
+    """Our property's value from an event fetched with $expand=singleValueExtendedProperties;
+    with several ids (current set, then legacy ones) the first one present wins."""
+    ids = (prop_ids,) if isinstance(prop_ids, str) else tuple(prop_ids)
+    values = {
+        " ".join(str(prop.get("id", "")).lower().split()): prop.get("value")
+        for prop in data.get("singleValueExtendedProperties") or ()
+    }
+    for prop_id in ids:
+        value = values.get(" ".join(prop_id.lower().split()))
+        if value is not None:
+            return str(value)
     return None
 
 

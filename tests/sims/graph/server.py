@@ -107,15 +107,20 @@ def _prefer(headers: dict) -> dict[str, str]:
     return found
 
 
+# Filtering by an extended property: "singleValueExtendedProperties/Any(ep: ep/id eq '..' and
+# ep/value eq '..')" (learn.microsoft.com/graph/api/singlevaluelegacyextendedproperty-get);
+# several such terms may be joined with OData's "or" (learn.microsoft.com/graph/filter-query-
+# parameter, "or" is a supported logical operator).
 _EXT_FILTER = re.compile(
     r"^singleValueExtendedProperties/any\((\w+):\s*\1/id eq '((?:[^']|'')*)'"
     r" and \1/value eq '((?:[^']|'')*)'\)$",
     re.I,
 )
+_OR = re.compile(r"\s+or\s+(?=(?:[^']|'[^']*')*$)", re.I)  # "or" outside string literals
 _UID_FILTER = re.compile(r"^iCalUId eq '((?:[^']|'')*)'$", re.I)
-_EXT_EXPAND = re.compile(
-    r"^singleValueExtendedProperties\(\$filter=id eq '((?:[^']|'')*)'\)$", re.I
-)
+# $expand=singleValueExtendedProperties($filter=id eq '..') (same page), ids joined by "or".
+_EXT_EXPAND = re.compile(r"^singleValueExtendedProperties\(\$filter=(.*)\)$", re.I)
+_ID_EQ = re.compile(r"^id eq '((?:[^']|'')*)'$", re.I)
 
 
 def _odata_string(text: str) -> str:
@@ -737,15 +742,23 @@ class GraphSimulator:
             uid = _odata_string(uid_match.group(1))
             events = [e for e in events if e.ical_uid == uid]
         elif expression:
-            match = _EXT_FILTER.match(expression.strip())
-            if not match:
-                raise GraphError(
-                    400,
-                    "ErrorInvalidUrlQueryFilter",
-                    "The query filter contains one or more invalid nodes.",
+            wanted = []
+            for term in _OR.split(expression.strip()):
+                match = _EXT_FILTER.match(term.strip())
+                if not match:
+                    raise GraphError(
+                        400,
+                        "ErrorInvalidUrlQueryFilter",
+                        "The query filter contains one or more invalid nodes.",
+                    )
+                wanted.append(
+                    (prop_key(_odata_string(match.group(2))), _odata_string(match.group(3)))
                 )
-            key, value = prop_key(_odata_string(match.group(2))), _odata_string(match.group(3))
-            events = [e for e in events if key in e.extended and e.extended[key][1] == value]
+            events = [
+                e
+                for e in events
+                if any(key in e.extended and e.extended[key][1] == value for key, value in wanted)
+            ]
         top = min(int(params.get("$top", DEFAULT_PAGE_SIZE)), MAX_PAGE_SIZE)
         return _Response(200, {"value": [_shape(e.render(tz), e, params) for e in events[:top]]})
 
@@ -905,9 +918,12 @@ def _shape(data: dict, event: SimEvent, params: dict) -> dict:
         data = {k: v for k, v in data.items() if k in keep}
     if expand:
         match = _EXT_EXPAND.match(expand.strip())
-        if not match:
+        ids = [_ID_EQ.match(t.strip()) for t in _OR.split(match.group(1))] if match else [None]
+        if not all(ids):
             raise GraphError(400, "BadRequest", f"Unsupported $expand {expand!r}.")
-        props = event.extended_json(prop_key(_odata_string(match.group(1))))
+        props = [
+            p for m in ids if m for p in event.extended_json(prop_key(_odata_string(m.group(1))))
+        ]
         if props:
             data["singleValueExtendedProperties"] = props
     return data
