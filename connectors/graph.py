@@ -462,7 +462,9 @@ class GraphConnector:
     ) -> tuple[list, list[str], list[tuple[str, str]]]:
         deleted = [i for i, e in entries.items() if "@removed" in e]
         live, masters, stubs = split_round([e for e in entries.values() if "@removed" not in e])
-        series = self._series.read(calendar_id, masters, stubs, (lo, hi), full=full)
+        series = self._series.read(
+            calendar_id, masters, stubs, (lo, hi), full=full, removed=deleted
+        )
         deleted.extend(series.deleted)
         # Any single event may be ours: one we wrote, or one the EWS connector wrote before the
         # mailbox moved to Exchange Online (no transactionId, same property).

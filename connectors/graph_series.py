@@ -11,14 +11,19 @@ occurrence is deleted (microsoft-graph-docs PR #4501). So:
   included); the new series item replaces the old one, so a deleted occurrence disappears;
 - stubs whose master is not in the round get the master with ``GET /events/{id}``;
 - all of those requests go out together ($batch), and a series is remembered by its master's
-  etag and window: a master Graph reports again unchanged costs nothing more.
+  etag and window: a master Graph reports again unchanged costs nothing more;
+- ``/instances`` may leave a series' exceptions out (microsoft-graph-docs-contrib #540,
+  microsoft-graph-docs #4294), so a listing is merged with what delta delivered: the
+  occurrences and exceptions of this round, and the exceptions of earlier rounds, are kept
+  (matched by id, or by originalStart) unless the listing has them or delta removed them.
+  A moved occurrence keeps blocking its moved time; a deleted one still disappears.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import quote
@@ -36,6 +41,7 @@ class _Known:
     etag: str | None
     window: tuple[datetime, datetime]
     item: CalendarItem
+    exceptions: tuple[dict, ...] = ()  # as delta or /instances gave them, for later merges
 
 
 @dataclass
@@ -68,8 +74,11 @@ class SeriesReader:
         window: tuple[datetime, datetime],
         *,
         full: bool,
+        removed: Collection[str] = (),
     ) -> SeriesResult:
+        """``removed``: ids delta reported as ``@removed`` in this round."""
         result = SeriesResult([], [], [])
+        gone = set(removed)
         series_ids = list(dict.fromkeys([*masters, *stubs]))
         masters = dict(masters)
         missing = [s for s in series_ids if s not in masters]
@@ -100,8 +109,14 @@ class SeriesReader:
         ):
             if instances is None:
                 result.deleted.append(series_id)
-            else:
-                self._build(calendar_id, masters[series_id], instances, window, result)
+                continue
+            known = self._recall(calendar_id, series_id)
+            delivered = [
+                *(known.exceptions if known is not None else ()),
+                *stubs.get(series_id, []),
+            ]
+            merged = merge_instances(instances, [d for d in delivered if str(d["id"]) not in gone])
+            self._build(calendar_id, masters[series_id], merged, window, result)
         return result
 
     def _build(
@@ -119,9 +134,10 @@ class SeriesReader:
             result.quarantined.append((series_id, f"unreadable Graph series: {exc!r}"))
             return
         result.items.append(item)
+        exceptions = tuple(i for i in instances if i.get("type") == "exception")
         with self._lock:
             key = (calendar_id.lower(), series_id)
-            self._known[key] = _Known(master.get("@odata.etag"), window, item)
+            self._known[key] = _Known(master.get("@odata.etag"), window, item, exceptions)
             self._known.move_to_end(key)
             while len(self._known) > CACHE_SIZE:
                 self._known.popitem(last=False)
@@ -176,6 +192,31 @@ class SeriesReader:
                 link = page.body.get("@odata.nextLink")
             found.append(instances)
         return found
+
+
+def merge_instances(listed: Sequence[dict], delivered: Sequence[dict]) -> list[dict]:
+    """``/instances``' answer plus what delta delivered that the answer lacks (matched by id,
+    or by originalStart where both have one); of several deliveries of one id the last wins."""
+    ids = {str(i["id"]) for i in listed}
+    originals = {_original(i) for i in listed} - {None}
+    extra: dict[str, dict] = {}
+    for entry in delivered:
+        if str(entry["id"]) in ids or (_original(entry) or "") in originals:
+            continue
+        extra.pop(str(entry["id"]), None)
+        extra[str(entry["id"])] = entry
+    return [*listed, *extra.values()]
+
+
+def _original(entry: Mapping) -> str | None:
+    value = entry.get("originalStart")
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return str(value)
+    return iso_utc(moment) if moment.tzinfo else str(value)
 
 
 def split_round(

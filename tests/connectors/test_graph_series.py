@@ -169,3 +169,21 @@ def test_a_moved_occurrence_is_read_whole_as_an_exception(sim, graph):
     assert moved.recurrence_id == at(9, days=7) and moved.summary == "Selvbook: Jobsamtale"
     # An exception stub in a full round: the series is listed with /instances once.
     assert len([e for e in sim.entries() if e.path.endswith("/instances")]) == 1
+
+
+def test_exceptions_instances_leaves_out_are_kept_from_delta(sim, graph):
+    """/instances may answer without a series' exceptions (microsoft-graph-docs-contrib #540,
+    microsoft-graph-docs #4294): the moved occurrence delta delivered is kept, in the full round
+    that relists the series and in a later round whose master change relists it again."""
+    sim.instances_omit_exceptions = True
+    weekly_window(sim)
+    hands = OutlookBackdoor(sim)
+    hands.move_occurrence(CASEWORKER, "series", at(9, days=7), at(13, days=8), at(16, days=8))
+    changes = graph.fetch_changes(CASEWORKER, None, *WINDOW)
+    [item] = changes.changed
+    assert starts(item) == [at(9), at(13, days=8), at(9, days=14), at(9, days=21)]
+    # Another occurrence is deleted: the master changes, the series is listed again; delta's
+    # stub of the moved one came in the first round only, and still counts.
+    hands.delete_occurrence(CASEWORKER, "series", at(9, days=14))
+    [item] = graph.fetch_changes(CASEWORKER, changes.token, *WINDOW).changed
+    assert starts(item) == [at(9), at(13, days=8), at(9, days=21)]

@@ -63,3 +63,37 @@ def test_an_occurrence_moved_in_outlook_is_offered_at_its_new_time(exchange):
     assert offer_days(exchange) == days
     moved = [o for o in offers(exchange.rt, caseworker_id="mette") if o.start.date() == days[1]]
     assert min(o.start for o in moved) == at(8, 13)
+
+
+@pytest.fixture
+def graph_without_exceptions(tmp_path, clock):
+    """Exchange Online whose /instances leaves exceptions out (microsoft-graph-docs-contrib
+    #540, microsoft-graph-docs #4294); delta still reports them."""
+    with open_world("graph", tmp_path, clock) as w:
+        w.server.instances_omit_exceptions = True
+        yield w
+
+
+def test_a_moved_occurrence_of_a_busy_series_blocks_its_new_time(graph_without_exceptions):
+    world = graph_without_exceptions
+    weekly_window(world)
+    world.put("mette", "w-extra", "Selvbook", at(8, 13), at(8, 16))
+    world.exchange.put_series(
+        world.calendar("mette"), "team", "Teammøde", at(0, 9), at(0, 12), weeks=WEEKS
+    )
+    world.exchange.move_occurrence(world.calendar("mette"), "team", at(7, 9), at(8, 13), at(8, 16))
+    world.settle()
+    assert offer_days(world) == [at(7, 9).date()]
+
+
+def test_a_moved_window_is_offered_at_its_new_time_when_instances_omit_it(
+    graph_without_exceptions,
+):
+    world = graph_without_exceptions
+    weekly_window(world)
+    world.exchange.move_occurrence(world.calendar("mette"), "ws", at(7, 9), at(8, 13), at(8, 16))
+    world.settle()
+    days = [at(0, 9).date(), at(8, 9).date(), at(14, 9).date(), at(21, 9).date()]
+    assert offer_days(world) == days
+    moved = [o for o in offers(world.rt, caseworker_id="mette") if o.start.date() == days[1]]
+    assert min(o.start for o in moved) == at(8, 13)

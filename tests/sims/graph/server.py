@@ -151,6 +151,12 @@ class GraphSimulator:
         self.state = GraphState()
         self.log: list[LogEntry] = []
         self.places_allowed = True
+        # Off by default: GET /events/{id}/instances answering with occurrences only, leaving
+        # out the series' exceptions (moved or edited occurrences), as reported in
+        # https://github.com/microsoftgraph/microsoft-graph-docs-contrib/issues/540 and
+        # https://github.com/microsoftgraph/microsoft-graph-docs/issues/4294; delta still
+        # reports the exceptions.
+        self.instances_omit_exceptions = False
         self.groups = Groups()  # Entra ID groups (directory sync)
         self.assertion_headers: list[dict] = []  # JWT headers of client assertions received
         self.token_lifetime = 3600.0  # what the simulator enforces; msal is told 3599 s
@@ -727,6 +733,8 @@ class GraphSimulator:
         lo, hi = _window(params)
         found = master.instances(lo, hi) if master.rrule else []
         value = [_shape(master.render(tz, instance=i), master, params) for i in found]
+        if self.instances_omit_exceptions:  # see __init__: reported, not documented
+            value = [v for v in value if v.get("type") != "exception"]
         return _paged(
             value,
             params,
