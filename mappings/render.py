@@ -35,6 +35,7 @@ class BookingView:
     citizen_name: str | None = None
     citizen_contact: str | None = None  # shown only if the rules say so
     room_missing: bool = False  # in person, and no room yet: the location says so
+    booked_by: str = "citizen"  # citizen | staff: staff bookings are not "selvbooket"
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -80,8 +81,9 @@ def render_booking(view: BookingView, rules: Rules) -> EventDraft:
     _refuse_cpr(view)
     booking = rules.booking
     label = getattr(booking.mode_labels, view.mode)
+    staff = view.booked_by == "staff"
     lines = [
-        booking.description.format(
+        (booking.staff_description if staff else booking.description).format(
             booking_reference=view.booking_reference, type_title=view.type_title, mode_label=label
         )
     ]
@@ -97,7 +99,9 @@ def render_booking(view: BookingView, rules: Rules) -> EventDraft:
         )
     draft = EventDraft(
         external_id=view.external_id,
-        summary=booking.title.format(type_title=view.type_title, mode_label=label),
+        summary=(booking.staff_title if staff else booking.title).format(
+            type_title=view.type_title, mode_label=label
+        ),
         start=view.start,
         end=view.end,
         location=_location(view, rules),

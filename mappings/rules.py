@@ -117,6 +117,11 @@ class BookingRules(_Strict):
     location: str = "{room_name}, {site_name}"
     description: str = "Selvbooket samtale via Jobnet.\nBookingreference: {booking_reference}"
     category: str = "Selvbook-booking"
+    # A conversation staff booked on the citizen's behalf is not "selvbooket".
+    staff_title: str = "{type_title} (booket af jobcentret) - {mode_label}"
+    staff_description: str = (
+        "Booket af jobcentret for borgeren.\nBookingreference: {booking_reference}"
+    )
     show_citizen_name: bool = False
     citizen_name_line: str = "Borger: {citizen_name}"
     mode_labels: ModeTexts = ModeTexts(in_person="fremmøde", phone="telefon", video="video")
@@ -138,7 +143,7 @@ class BookingRules(_Strict):
     reminder: bool = True
     reminder_minutes: int = Field(15, ge=0, le=40320)
 
-    @field_validator("title")
+    @field_validator("title", "staff_title")
     @classmethod
     def _title(cls, value: str) -> str:
         if not value.strip():
@@ -150,7 +155,7 @@ class BookingRules(_Strict):
     def _location(cls, value: str) -> str:
         return _template(value, LOCATION_FIELDS)
 
-    @field_validator("description")
+    @field_validator("description", "staff_description")
     @classmethod
     def _description(cls, value: str) -> str:
         return _template(value, DESCRIPTION_FIELDS)

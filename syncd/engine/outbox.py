@@ -189,6 +189,7 @@ class OutboxWorker:
             room_email=room.email if room and invite else None,
             booking_reference=booking.reference,
             room_missing=Mode(booking.mode).needs_room and room is None,
+            booked_by=booking.booked_by,
         )
         draft = render_booking(view, self.rules)
         out = [Desired(cw.calendar_id, "caseworker", draft)]

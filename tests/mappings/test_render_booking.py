@@ -86,6 +86,13 @@ def test_how_to_reach_the_citizen_is_the_case_system_never_contact_details() -> 
     assert "Kontakt: +45 12 34 56 78" in shown.description
 
 
+def test_a_staff_booking_is_not_called_selvbooket() -> None:
+    draft = render_booking(view(booked_by="staff"), RULES)
+    assert draft.summary == "Jobsamtale (booket af jobcentret) - fremmøde"
+    assert "selvbooket" not in draft.description.lower()
+    assert "Bookingreference: R-8K2Q" in draft.description
+
+
 def test_reminder_follows_the_rules() -> None:
     assert render_booking(view(), RULES).reminder_minutes == 15
     assert (
