@@ -40,6 +40,12 @@ def check_calendars(config: Config, out: Callable[[str], None] = print) -> int:
 
     with ThreadPoolExecutor(max(1, min(8, config.sync.workers))) as pool:
         results = list(pool.map(probe, [t.calendar_id for t in all_targets]))
+    from syncd.push_report import push_overview, push_states
+
+    overview, pushing = push_overview(config, connector)
+    pushed = push_states(rt) if pushing else {}
+    for line in overview:
+        out(line)
     problems = 0
     for target, result in zip(all_targets, results, strict=True):
         if result.reachable and result.writable:
@@ -50,6 +56,10 @@ def check_calendars(config: Config, out: Callable[[str], None] = print) -> int:
         else:
             state = f"NOT reachable: {result.error or 'unknown error'}"
             problems += 1
+        if pushing and target.calendar_id in pushed:
+            state += f"; {pushed[target.calendar_id]}"
+        elif pushing:
+            state += "; push: no subscription yet (made by the running daemon)"
         where = _backend_of(connector, target.calendar_id)
         out(f"{target.kind:10} {target.owner_id:12} {target.calendar_id}{where}: {state}")
     connector.close()

@@ -13,7 +13,13 @@ import httpx
 import pytest
 
 from syncd.engine.push import ENDPOINT_PATH
-from tests.engine.push_world import all_active, live_daemon, subscriptions, wait_for
+from tests.engine.push_world import (
+    CLIENT_STATE,
+    all_active,
+    live_daemon,
+    subscriptions,
+    wait_for,
+)
 from tests.store.test_bookings import offers
 from tests.support.jobcentre import at
 
@@ -229,3 +235,15 @@ def test_ews_refused_streaming_falls_back_to_polling(tmp_path, clock):
         assert not world.engine.push.healthy(world.calendar("mette"))
         world.put("mette", "w1", "Selvbook", at(0, 9), at(0, 12))
         wait_for(has_offers(world), 10, "offers through polling")
+
+
+def test_syncd_check_reports_push_per_mailbox(graph):
+    from syncd.checks import check_calendars
+
+    world, _ = graph
+    lines: list[str] = []
+    check_calendars(world.rt.config, lines.append)
+    assert any("answers the validation handshake" in line for line in lines)
+    mette = next(line for line in lines if world.calendar("mette") in line)
+    assert "push active until" in mette
+    assert all(CLIENT_STATE not in line for line in lines)
