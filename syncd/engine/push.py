@@ -345,7 +345,9 @@ class PushHub:
             row.updated_at = now
             if not keep_active:
                 row.state = "broken"
-                row.retry_at = now + timedelta(seconds=min(3600, 30 * 2 ** min(row.failures, 7)))
+                # 10 s, 20 s, 40 s ... 1 h: the first try may come before our endpoint listens.
+                wait = min(3600, 10 * 2 ** min(row.failures - 1, 9))
+                row.retry_at = now + timedelta(seconds=wait)
         if not keep_active:
             self._set_health(calendar_id, False)
         log.warning(

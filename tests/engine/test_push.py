@@ -8,6 +8,7 @@ Polling is set to an hour in the tests where only push (or the resync) can expla
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -42,6 +43,8 @@ def test_a_window_reaches_the_offers_through_a_notification(graph):
     subs = sim.of(world.calendar("mette"))
     assert len(subs) == 1 and subs[0].resource.endswith("/events")
     assert {u for u, status in sim.validations if status == 200}, "the handshake was answered"
+    made = [e for e in world.server.entries("sub") if e.path == "/subscriptions"]
+    assert len(made) == len(world.calendars), "created inside $batch requests"
     world.put("mette", "w1", "Selvbook", at(0, 9), at(0, 12))
     wait_for(has_offers(world), 10, "offers from the new window")
     assert sim.deliveries_to("change"), "the change came as a notification, not a poll"
@@ -247,3 +250,69 @@ def test_syncd_check_reports_push_per_mailbox(graph):
     mette = next(line for line in lines if world.calendar("mette") in line)
     assert "push active until" in mette
     assert all(CLIENT_STATE not in line for line in lines)
+
+
+@pytest.mark.postgres
+def test_a_notification_received_by_another_replica_reaches_the_lease_holder(
+    tmp_path, clock, pg_url
+):
+    """Graph posts to replica B (API only, no engine); replica A holds every lease and owns the
+    subscriptions. B records the hint in PostgreSQL; A picks it up and syncs the calendar."""
+    from syncd.api.app import create_app
+    from syncd.runtime import open_runtime
+    from tests.engine.push_world import free_port, rebuild, serve_api
+    from tests.engine.world import open_world
+
+    port = free_port()
+    push = {
+        "public_url": f"http://127.0.0.1:{port}",
+        "client_state": CLIENT_STATE,
+        "safety_poll_seconds": 3600,
+    }
+    with open_world("graph", tmp_path, clock) as world:
+        rebuild(world, push=push, sync={"poll_interval_seconds": 3600}, database_url=pg_url)
+        replica_b = open_runtime(world.rt.config, clock=clock)
+        try:
+            with serve_api(create_app(replica_b), port):
+                world.engine.start()
+                try:
+                    wait_for(lambda: all_active(world), 20, "subscriptions made by replica A")
+                    assert "engine" not in replica_b.extras
+                    world.put("mette", "w1", "Selvbook", at(0, 9), at(0, 12))
+                    wait_for(has_offers(world), 10, "offers synced by the lease holder")
+                    assert world.server.notifications.deliveries_to("change")
+                finally:
+                    world.engine.stop(timeout=10)
+        finally:
+            replica_b.db.dispose()
+
+
+def test_a_mailbox_that_left_the_directory_loses_its_subscription(graph):
+    from connectors.graph_push import GraphPushConnector
+    from syncd.store.tables import PushSubscriptionRow
+
+    world, _ = graph
+    world.server.state.add_mailbox("tidligere@lilleby.dk", "Tidligere")
+    connector = world.connector
+    assert isinstance(connector, GraphPushConnector)
+    hub = world.engine.push
+    expires = datetime.now(UTC) + timedelta(days=2)
+    [made] = connector.subscribe(
+        ["tidligere@lilleby.dk"], hub.notification_url, hub._client_state, expires
+    ).values()
+    with world.rt.db.write() as s:
+        s.add(
+            PushSubscriptionRow(
+                calendar_id="tidligere@lilleby.dk",
+                backend="graph",
+                subscription_id=made.subscription_id,
+                state="active",
+                expires_at=made.expires_at,
+                renew_requested=False,
+                failures=0,
+            )
+        )
+    hub.maintain()
+    assert world.server.notifications.of("tidligere@lilleby.dk") == []
+    assert "tidligere@lilleby.dk" not in subscriptions(world)
+    assert len(world.server.notifications.subscriptions) == len(world.calendars)
