@@ -63,6 +63,7 @@ class GraphPushConnector(GraphConnector):
     """The Graph connector plus the ``WebhookSource`` side (subscriptions on events)."""
 
     max_subscription_lifetime = MAX_LIFETIME
+    batched_markers = True  # change_markers asks 20 calendars per $batch request
 
     def _resource(self, calendar_id: str) -> str:
         # Subscriptions on /users/{id}/events cover the mailbox's default calendar, series

@@ -184,7 +184,7 @@ def test_ews_streaming_brings_a_window_to_the_offers(tmp_path, clock):
     with live_daemon("ews", tmp_path, clock) as (world, _):
         wait_for(lambda: all_active(world), 20, "streaming subscriptions on every calendar")
         streams = world.server.streams
-        assert streams.connections_opened >= 1
+        wait_for(lambda: streams.connections_opened >= 1, 10, "a streaming connection")
         assert len({s.id for s in streams.subscriptions.values()}) == len(world.calendars)
         world.put("mette", "w1", "Selvbook", at(0, 9), at(0, 12))
         wait_for(has_offers(world), 10, "offers from the new window")
