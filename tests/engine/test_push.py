@@ -105,7 +105,8 @@ def test_an_expired_subscription_is_recreated_and_nothing_is_lost(tmp_path, cloc
         sim.expire(mette)
         world.put("mette", "w1", "Selvbook", at(0, 9), at(0, 12))
         wait_for(has_offers(world), 15, "offers after the subscription was recreated")
-        wait_for(lambda: [s for s in sim.of(mette) if s.id != old], 10, "a new subscription")
+        new = wait_for(lambda: [s for s in sim.of(mette) if s.id != old], 10, "a new one")
+        wait_for(lambda: subscriptions(world)[mette].subscription_id == new[0].id, 10, "it stored")
         assert subscriptions(world)[mette].state == "active"
 
 
@@ -121,7 +122,9 @@ def test_a_removed_subscription_is_recreated_and_resynced(graph):
     sim.send_lifecycle(mette, "subscriptionRemoved")
     wait_for(has_offers(world), 10, "offers after the resync")
     new = wait_for(lambda: [s for s in sim.of(mette) if s.id != old], 10, "a new subscription")
-    assert subscriptions(world)[mette].subscription_id == new[0].id
+    wait_for(
+        lambda: subscriptions(world)[mette].subscription_id == new[0].id, 10, "it to be stored"
+    )
 
 
 def test_reauthorization_is_answered_by_renewing(graph):
