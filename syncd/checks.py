@@ -43,7 +43,7 @@ def check_calendars(config: Config, out: Callable[[str], None] = print) -> int:
     from syncd.push_report import push_overview, push_states
 
     overview, pushing = push_overview(config, connector)
-    pushed = push_states(rt) if pushing else {}
+    pushed = push_states(config) if pushing else {}
     for line in overview:
         out(line)
     problems = 0

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
 from connectors.base import PushSource, WebhookSource
 from syncd.config import Config
 from syncd.engine.push import ENDPOINT_PATH
-from syncd.runtime import Runtime
 from syncd.store.tables import PushSubscriptionRow
 
 
@@ -50,18 +51,34 @@ def push_overview(config: Config, connector: object) -> tuple[list[str], bool]:
     return [f"push: Graph change notifications to {url}: {state}"], True
 
 
-def push_states(rt: Runtime) -> dict[str, str]:
-    """Per calendar: its subscription as the daemon last recorded it."""
+def push_states(config: Config) -> dict[str, str]:
+    """Per calendar: its subscription as the running daemon last recorded it in the store
+    (empty when the store cannot be read: ``syncd check`` works without one)."""
+    from syncd.store.db import Database
+
     now = datetime.now(UTC)
-    out = {}
-    with rt.db.read() as s:
-        for row in s.scalars(select(PushSubscriptionRow)):
-            if row.state == "active" and (row.expires_at is None or row.expires_at > now):
-                until = f" until {row.expires_at:%Y-%m-%d %H:%M} UTC" if row.expires_at else ""
-                out[row.calendar_id] = f"push active{until}"
-            elif row.state == "active":
-                out[row.calendar_id] = "push EXPIRED (renewed at the daemon's next check)"
-            else:
-                why = f": {row.last_error[:200]}" if row.last_error else ""
-                out[row.calendar_id] = f"push {row.state.upper()}{why} (polled meanwhile)"
+    out: dict[str, str] = {}
+    url = make_url(config.database_url)
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
+        return out  # no store yet, and ``syncd check`` must not create one
+    try:
+        db = Database(config.database_url, pool_size=1)
+    except Exception:
+        return out
+    try:
+        with db.read() as s:
+            rows = list(s.scalars(select(PushSubscriptionRow)))
+    except Exception:  # no store yet, or an older schema: nothing recorded
+        return out
+    finally:
+        db.dispose()
+    for row in rows:
+        if row.state == "active" and (row.expires_at is None or row.expires_at > now):
+            until = f" until {row.expires_at:%Y-%m-%d %H:%M} UTC" if row.expires_at else ""
+            out[row.calendar_id] = f"push active{until}"
+        elif row.state == "active":
+            out[row.calendar_id] = "push EXPIRED (renewed at the daemon's next check)"
+        else:
+            why = f": {row.last_error[:200]}" if row.last_error else ""
+            out[row.calendar_id] = f"push {row.state.upper()}{why} (polled meanwhile)"
     return out
