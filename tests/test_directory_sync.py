@@ -180,3 +180,28 @@ def test_caldav_homes_and_a_removed_caseworker_is_flagged_not_dropped(tmp_path, 
             assert s.scalars(select(BookingRow)).all()
     finally:
         rt.db.dispose()
+
+
+def test_the_daemon_syncs_the_directory_on_its_schedule(tmp_path, radicale):
+    import time
+
+    from syncd.directory_sync import start_schedule
+    from syncd.engine.factory import make_connector
+
+    for cw in ("mette", "nyansat"):
+        _ensure(radicale, "caseworkers", cw, "caseworker")
+    _ensure(radicale, "rooms", "L9", "room")
+    data = without_directory(config_data("caldav", radicale, f"sqlite:///{tmp_path / 's.db'}"))
+    data["directory_sync"] = {"enabled": True, "interval_minutes": 1}
+    rt = open_from_config(load_config(write_config(tmp_path, data)))
+    connector = make_connector(rt.config, rt.index)
+    stop = start_schedule(rt, connector)
+    try:
+        deadline = time.monotonic() + 20
+        while "nyansat" not in rt.index.caseworkers:  # the first round runs at once
+            assert time.monotonic() < deadline, "the scheduled sync never applied"
+            stop.wait(0.05)
+    finally:
+        stop.set()
+        connector.close()
+        rt.db.dispose()
