@@ -80,6 +80,7 @@ from connectors.ews_items import (
     clean_global_object_id,
     differs,
     draft_fields,
+    owned_id,
     reminder_fields,
     to_calendar_item,
     to_override,
@@ -390,12 +391,12 @@ class EWSConnector:
         One FindItem matches our property or the UID (as CleanGlobalObjectId, since calendar:UID
         is not searchable); a cached href skips it for repeated upserts of the same event.
         """
-        fields = (*READ_FIELDS, "sensitivity") if full else ("selvbook_id",)
+        fields = (*READ_FIELDS, "sensitivity") if full else ("selvbook_id", "uid")
         with self._lock:
             cached = self._hrefs.get((mailbox, external_id))
         if cached and full:
             got = next(iter(acc.fetch(ids=[(cached, None)], folder=folder, only_fields=fields)))
-            if not isinstance(got, Exception) and got.selvbook_id == external_id:
+            if not isinstance(got, Exception) and owned_id(got) == external_id:
                 return [got], False
         query = Q(selvbook_id=external_id) | Q(clean_goid=clean_global_object_id(external_id))
         ids = list(folder.filter(query).values_list("id", "changekey"))
@@ -406,8 +407,12 @@ class EWSConnector:
             for g in acc.fetch(ids=ids, folder=folder, only_fields=fields)
             if not isinstance(g, Exception)
         ]
-        mine = [g for g in got if g.selvbook_id == external_id]
-        return mine, len(mine) < len(got)
+        # Ours: our property and our UID (``owned_id``). An Outlook copy (our property, its
+        # own UID) is left alone and does not stop us; an item with our UID that is not ours
+        # is someone else's, and is.
+        mine = [g for g in got if owned_id(g) == external_id]
+        foreign = any(owned_id(g) != external_id and g.uid == external_id for g in got)
+        return mine, foreign
 
     def _remember(self, mailbox: str, external_id: str, href: str) -> None:
         with self._lock:

@@ -84,6 +84,14 @@ def clean_global_object_id(uid: str) -> bytes:
     return _GOID_PREFIX + bytes(20) + len(data).to_bytes(4, "little") + data
 
 
+def owned_id(item: Any) -> str | None:
+    """Our external id if the item is ours: it carries our property AND the UID we gave it
+    (we create with UID = external id). An Outlook copy keeps the named property but gets a
+    new UID: someone's busy time, never ours to edit or delete."""
+    value = getattr(item, "selvbook_id", None) or None
+    return value if value is not None and getattr(item, "uid", None) == value else None
+
+
 def register_properties() -> None:
     names = {f.name for f in EwsCalendarItem.FIELDS}
     for name, cls in (
@@ -222,7 +230,7 @@ def to_calendar_item(
         categories=tuple(item.categories or ()),
         location=item.location or "",
         description=body_text(item.body),
-        external_id=getattr(item, "selvbook_id", None) or None,
+        external_id=owned_id(item),
         rrule=rrule,
         exdates=exdates or (),
         overrides=overrides,

@@ -16,7 +16,10 @@ calendar_id is the mailbox's SMTP address (or UPN). Design choices, each for a G
   keeps events we recognise (the set Graph used before is still read). Delta cannot ``$expand``
   it, so changed single events are checked against the property in one extra batched request
   (or one listing of the window when many changed). Writes find our event by the property and
-  never touch anything else.
+  never touch anything else. Ours also needs the iCalUId we gave the event (``owned_id``):
+  Graph cannot set one, so right after a create we stamp the iCalUId Exchange assigned in a
+  second property (``SelvbookUid``); an Outlook copy keeps both properties but gets a new
+  iCalUId, so it is the caseworker's busy time, never edited or deleted.
 - Room copies: the copy of our meeting in a room's calendar (made by the room's booking
   assistant) has neither our transactionId nor, dependably, our property (Exchange copies
   named properties to attendees' copies only for PS_PUBLIC_STRINGS, and only when the room
@@ -69,15 +72,18 @@ from connectors.base import (
 from connectors.graph_auth import TokenSource
 from connectors.graph_http import GraphHttp, GraphRequest, GraphResponse, raise_for
 from connectors.graph_items import (
+    UID_PROPERTY,
     DeltaToken,
     busy_from_schedule,
     differs,
     event_body,
     extended_value,
+    goid_hex,
     iso_utc,
     item_from_event,
     merge_busy,
     odata_quote,
+    owned_id,
     property_id,
     room_info,
     spans,
@@ -200,6 +206,7 @@ class GraphConnector:
         self.prop_ids = tuple(
             dict.fromkeys([self.prop_id, *(property_id(g) for g in settings.legacy_property_guids)])
         )
+        self.uid_prop = property_id(settings.property_guid, UID_PROPERTY)
         verify: Any = True
         if settings.ca_bundle:
             import ssl
@@ -254,8 +261,17 @@ class GraphConnector:
     def _expand(self) -> str:
         """Our property (current and legacy sets): ``id eq .. or id eq ..`` in the documented
         ``$expand=singleValueExtendedProperties($filter=id eq '...')`` form."""
-        ids = " or ".join(f"id eq {odata_quote(p)}" for p in self.prop_ids)
+        ids = " or ".join(f"id eq {odata_quote(p)}" for p in (*self.prop_ids, self.uid_prop))
         return f"singleValueExtendedProperties($filter={ids})"
+
+    def _owner(self, event: Mapping[str, Any]) -> str | None:
+        """Our external id of an event fetched with ``_expand()`` and its iCalUId, if it is
+        ours (``graph_items.owned_id``)."""
+        return owned_id(
+            event.get("iCalUId"),
+            extended_value(event, self.prop_ids),
+            extended_value(event, self.uid_prop),
+        )
 
     # ----- calendars ----------------------------------------------------------------------------
     def list_calendars(self) -> list[CalendarInfo]:
@@ -498,7 +514,7 @@ class GraphConnector:
         """Our property for events that may be ours: one GET each when few, else one listing
         of the window with the property expanded."""
         found: dict[str, str] = {}
-        select = f"$select=id&$expand={self._expand()}"
+        select = f"$select=id,iCalUId&$expand={self._expand()}"
         if len(ids) <= ENRICH_PER_ITEM:
             requests = [
                 self._request("GET", calendar_id, f"/events/{quote(i, safe='')}?{select}")
@@ -508,7 +524,7 @@ class GraphConnector:
                 if response.status == 404:
                     continue  # deleted meanwhile; the next round reports it
                 raise_for(response, calendar_id)
-                value = extended_value(response.body, self.prop_ids)
+                value = self._owner(response.body)
                 if value is not None:
                     found[str(response.body["id"])] = value
             return found
@@ -520,7 +536,7 @@ class GraphConnector:
             response = self.http.send(GraphRequest("GET", url, _key(calendar_id)))
             raise_for(response, calendar_id)
             for event in response.body.get("value") or []:
-                value = extended_value(event, self.prop_ids)
+                value = self._owner(event)
                 if value is not None:
                     found[str(event["id"])] = value
             url = response.body.get("@odata.nextLink")
@@ -589,7 +605,7 @@ class GraphConnector:
         )
         path = (
             f"/events?$filter={quote(flt, safe='')}&$expand={quote(self._expand(), safe='')}"
-            "&$select=id,subject,body,start,end,location,sensitivity,categories,showAs,"
+            "&$select=id,iCalUId,subject,body,start,end,location,sensitivity,categories,showAs,"
             "attendees,createdDateTime,transactionId"
         )
         # Text bodies, so that comparing with the draft is not fooled by Outlook's HTML.
@@ -602,7 +618,28 @@ class GraphConnector:
                 raise NotOwned(
                     f"event {event.get('id')} lacks our external id", calendar_id=calendar_id
                 )
-        return sorted(events, key=lambda e: str(e.get("createdDateTime") or ""))
+        events.sort(key=lambda e: str(e.get("createdDateTime") or ""))
+        mine = [e for e in events if self._owner(e) == external_id]
+        if len(mine) < len(events):
+            log.info(
+                "Graph: %d copies of our event in %s left alone",
+                len(events) - len(mine),
+                calendar_id,
+            )
+        # Stamped (or EWS-written) events are ours for sure, and twins among them are
+        # duplicates to tidy. Unstamped ones only when there is no such event, and then only
+        # the oldest: the others may be Outlook copies of it, never ours to delete.
+        exact = [
+            e
+            for e in mine
+            if extended_value(e, self.uid_prop) is not None or self._derived(e, external_id)
+        ]
+        return exact or mine[:1]
+
+    @staticmethod
+    def _derived(event: Mapping[str, Any], external_id: str) -> bool:
+        uid = str(event.get("iCalUId") or "").upper()
+        return bool(uid) and uid in (external_id.upper(), goid_hex(external_id))
 
     def _refuse_foreign(self, calendar_id: str, external_id: str) -> None:
         """External ids and iCalendar UIDs share one namespace in the engine (CalDAV uses the
@@ -644,11 +681,7 @@ class GraphConnector:
             response = self.http.send(request)
             if response.ok or not _uncertain(response):
                 raise_for(response, calendar_id)
-                return WriteResult(
-                    href=str(response.body["id"]),
-                    etag=response.body.get("@odata.etag"),
-                    created=True,
-                )
+                return replace(self._stamp(calendar_id, response.body), created=True)
             log.info(
                 "Graph: create in %s unconfirmed (%s); looking it up",
                 calendar_id,
@@ -663,17 +696,55 @@ class GraphConnector:
             calendar_id=calendar_id,
         )
 
-    def _update(self, calendar_id: str, event: dict, draft: EventDraft) -> WriteResult:
+    def _stamp(self, calendar_id: str, event: Mapping[str, Any]) -> WriteResult:
+        """Record on our new event the iCalUId Exchange gave it (see ``owned_id``), so that an
+        Outlook copy, which gets a new iCalUId, is told apart. Graph cannot set iCalUId on
+        create ("event resource type": read-only). If the PATCH fails the event stays ours
+        unstamped; the next update stamps it."""
         event_id = str(event["id"])
-        if not differs(event, draft, self.settings.territory):
-            return WriteResult(href=event_id, etag=event.get("@odata.etag"), created=False)
-        headers = {"If-Match": event["@odata.etag"]} if event.get("@odata.etag") else {}
+        result = WriteResult(href=event_id, etag=event.get("@odata.etag"), created=False)
+        if not event.get("iCalUId"):
+            return result
         response = self.http.send(
             self._request(
                 "PATCH",
                 calendar_id,
                 f"/events/{quote(event_id, safe='')}",
-                body=event_body(draft, self.prop_id, create=False),
+                body={
+                    "singleValueExtendedProperties": [
+                        {"id": self.uid_prop, "value": str(event["iCalUId"])}
+                    ]
+                },
+            )
+        )
+        if not response.ok:
+            log.warning(
+                "Graph: could not stamp our event in %s: %s", calendar_id, response.describe()
+            )
+            return result
+        return replace(result, etag=response.body.get("@odata.etag") or result.etag)
+
+    def _update(self, calendar_id: str, event: dict, draft: EventDraft) -> WriteResult:
+        event_id = str(event["id"])
+        unstamped = extended_value(event, self.uid_prop) is None and not self._derived(
+            event, draft.external_id
+        )
+        if not differs(event, draft, self.settings.territory):
+            if unstamped:
+                return self._stamp(calendar_id, event)
+            return WriteResult(href=event_id, etag=event.get("@odata.etag"), created=False)
+        headers = {"If-Match": event["@odata.etag"]} if event.get("@odata.etag") else {}
+        body = event_body(draft, self.prop_id, create=False)
+        if unstamped and event.get("iCalUId"):
+            body["singleValueExtendedProperties"] = [
+                {"id": self.uid_prop, "value": str(event["iCalUId"])}
+            ]
+        response = self.http.send(
+            self._request(
+                "PATCH",
+                calendar_id,
+                f"/events/{quote(event_id, safe='')}",
+                body=body,
                 headers=headers,
             )
         )

@@ -45,6 +45,34 @@ def property_id(guid: str, name: str = "SelvbookId") -> str:
     return f"String {{{guid}}} Name {name}"
 
 
+UID_PROPERTY = "SelvbookUid"  # the iCalUId Exchange gave our event, stamped after the create
+_GOID_PREFIX = bytes.fromhex("040000008200E00074C5B7101A82E008")
+
+
+def goid_hex(uid: str) -> str:
+    """The iCalUId Graph shows for an item whose iCalendar UID is ``uid`` (set over EWS): the
+    GlobalObjectId wrapping it as "vCal-Uid" data (MS-OXOCAL 2.2.1.27), in hex."""
+    data = b"vCal-Uid" + (1).to_bytes(4, "little") + uid.encode() + b"\0"
+    return (_GOID_PREFIX + bytes(20) + len(data).to_bytes(4, "little") + data).hex().upper()
+
+
+def owned_id(ical_uid: str | None, external_id: str | None, stamp: str | None) -> str | None:
+    """Our external id if the event is ours, else None. Ours: it carries our property AND its
+    iCalUId is the one we gave it: the external id itself or its GlobalObjectId (written over
+    EWS, before a mailbox move), or the iCalUId we stamped on it after creating it over Graph.
+    An Outlook copy keeps the property (and the stamp) but gets a new iCalUId: not ours, so it
+    is someone's busy time and never edited or deleted. An event with the property and no
+    stamp (written before stamps, or the stamp's PATCH failed) counts as ours."""
+    if not external_id:
+        return None
+    uid = (ical_uid or "").upper()
+    if uid and uid in (external_id.upper(), goid_hex(external_id)):
+        return external_id
+    if stamp is not None and stamp.upper() != uid:
+        return None
+    return external_id
+
+
 def odata_quote(text: str) -> str:
     """A string literal for $filter: single quotes doubled."""
     return "'" + text.replace("'", "''") + "'"

@@ -104,14 +104,21 @@ def test_a_booking_whose_event_was_deleted_in_outlook_gets_a_new_one(sim, graph)
 
 
 def test_duplicates_of_our_event_are_tidied_to_one(sim, graph):
+    """A twin we created ourselves (carrying our property and its own iCalUId stamp, as two
+    creates of one booking leave) is ours to tidy."""
     graph.upsert_event(CASEWORKER, booking("bk-3", at(9)))
     body = {
-        "subject": "copy",
+        "subject": "twin",
         "start": {"dateTime": "2027-03-02T12:00:00", "timeZone": "UTC"},
         "end": {"dateTime": "2027-03-02T12:30:00", "timeZone": "UTC"},
         "singleValueExtendedProperties": [{"id": graph.prop_id, "value": "bk-3"}],
     }
-    sim.state.create_event(CASEWORKER, body)
+    twin, _ = sim.state.create_event(CASEWORKER, body)
+    sim.state.update_event(
+        CASEWORKER,
+        twin.id,
+        {"singleValueExtendedProperties": [{"id": graph.uid_prop, "value": twin.ical_uid}]},
+    )
     graph.upsert_event(CASEWORKER, booking("bk-3", at(10)))
     events = OutlookBackdoor(sim).list_events(CASEWORKER)
     assert [(e["external_id"], e["start"]) for e in events] == [("bk-3", at(10))]

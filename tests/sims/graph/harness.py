@@ -173,7 +173,10 @@ def _listed(event: SimEvent) -> dict:
         "description": event.body,
         "categories": tuple(event.categories),
         "transparent": event.show_as == "free",
-        "external_id": next(iter(v for _, v in event.extended.values()), None),
+        "external_id": next(
+            (v for pid, v in event.extended.values() if pid.lower().endswith("name selvbookid")),
+            None,
+        ),
         "attendees": {
             a["emailAddress"]["address"].lower(): a["status"]["response"] for a in event.attendees
         },
