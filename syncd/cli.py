@@ -136,13 +136,21 @@ def _check_session_secret(config: Config) -> int:
     return 0
 
 
+def _exclusive(args: argparse.Namespace, command: str):  # type: ignore[no-untyped-def]
+    """The SQLite store's process lock for a command that writes it (see ``syncd.singleton``)."""
+    from syncd.singleton import exclusive
+
+    return exclusive(_load(args).database_url, command)
+
+
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from syncd.store.db import Database
 
-    db = Database(_load(args).database_url)
-    with db.startup_lock():  # replicas' init containers may run this at the same time
-        db.upgrade()
-    print(f"database at schema revision {db.current_revision()}")
+    with _exclusive(args, "syncd db upgrade"):
+        db = Database(_load(args).database_url)
+        with db.startup_lock():  # replicas' init containers may run this at the same time
+            db.upgrade()
+        print(f"database at schema revision {db.current_revision()}")
     return 0
 
 
@@ -195,16 +203,17 @@ def cmd_sync(args: argparse.Namespace) -> int:
     from syncd.admin import sync_once
     from syncd.daemon import make_engine
 
-    rt = _runtime(args)
-    engine = make_engine(rt)
-    if engine is None:
-        print("no calendar backend configured (backend.kind = none): nothing to sync")
-        return 1
-    try:
-        return sync_once(rt, engine)
-    finally:
-        engine.connector.close()
-        rt.db.dispose()
+    with _exclusive(args, "syncd sync --once"):
+        rt = _runtime(args)
+        engine = make_engine(rt)
+        if engine is None:
+            print("no calendar backend configured (backend.kind = none): nothing to sync")
+            return 1
+        try:
+            return sync_once(rt, engine)
+        finally:
+            engine.connector.close()
+            rt.db.dispose()
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -216,15 +225,32 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_resync(args: argparse.Namespace) -> int:
     from syncd.admin import resync
 
-    return resync(_runtime(args), args.calendar)
+    with _exclusive(args, "syncd resync"):
+        return resync(_runtime(args), args.calendar)
 
 
 def cmd_outbox_retry(args: argparse.Namespace) -> int:
     from syncd.admin import outbox_retry
 
-    return outbox_retry(_runtime(args), args.entry)
+    with _exclusive(args, "syncd outbox retry"):
+        return outbox_retry(_runtime(args), args.entry)
 
 
+def _writes_store(command: str):  # type: ignore[no-untyped-def]
+    """Run the decorated command under the SQLite store's process lock."""
+
+    def wrap(fn):  # type: ignore[no-untyped-def]
+        def run(args: argparse.Namespace) -> int:
+            with _exclusive(args, command):
+                return int(fn(args) or 0)
+
+        run.__doc__ = fn.__doc__
+        return run
+
+    return wrap
+
+
+@_writes_store("syncd directory sync")
 def cmd_directory_sync(args: argparse.Namespace) -> int:
     """Caseworkers and rooms from the calendar system: show the difference, apply it unless
     --dry-run."""
@@ -253,6 +279,7 @@ def cmd_directory_sync(args: argparse.Namespace) -> int:
         rt.db.dispose()
 
 
+@_writes_store("syncd demand import")
 def cmd_demand_import(args: argparse.Namespace) -> int:
     """Counts of citizens per site, type and deadline week from the case system's report."""
     from pathlib import Path
@@ -356,12 +383,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from syncd.singleton import AlreadyRunning
+
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:
         print(f"syncd: {exc}", file=sys.stderr)
         return 2
+    except AlreadyRunning as exc:
+        print(f"syncd: {exc}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

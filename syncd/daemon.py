@@ -135,11 +135,11 @@ def serve(
             log.error("configuration problem", problem=line)
             print(f"syncd: {line}", file=sys.stderr)
         return 2
-    lock = None
-    if config.database_url.startswith("sqlite") and with_engine:
-        from syncd.singleton import AlreadyRunning, ProcessLock
+    from syncd.singleton import AlreadyRunning, ProcessLock, sqlite_path
 
-        lock = ProcessLock(config.database_url)
+    lock = None
+    if sqlite_path(config.database_url) is not None:  # the API writes bookings too
+        lock = ProcessLock(config.database_url, "syncd run" if with_engine else "syncd serve")
         try:
             lock.acquire()
         except AlreadyRunning as exc:

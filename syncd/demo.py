@@ -19,6 +19,7 @@ import uvicorn
 
 from syncd.config import hash_api_key, load_config
 from syncd.logs import configure_logging, get_logger
+from syncd.singleton import AlreadyRunning, ProcessLock
 
 log = get_logger("syncd.demo")
 
@@ -163,14 +164,35 @@ def run_demo(
     with_calendars: bool = True,
     start: date | None = None,
 ) -> int:
+    work = Path(workdir).resolve()
+    lock = ProcessLock(f"sqlite:///{work / 'syncd.db'}", "syncd demo")
+    try:
+        lock.acquire()  # before anything is cleared: a running demo keeps its files
+    except AlreadyRunning as exc:
+        print(f"demo: {exc}")
+        return 3
+    try:
+        return _run_demo(work, port, scenario, duration, rate, with_calendars, start)
+    finally:
+        lock.release()
+
+
+def _run_demo(
+    work: Path,
+    port: int,
+    scenario: str | None,
+    duration: float | None,
+    rate: float,
+    with_calendars: bool,
+    start: date | None,
+) -> int:
     from syncd import scenario as scenarios
     from syncd.api.app import create_app
     from syncd.daemon import make_engine, open_from_config
 
-    work = Path(workdir).resolve()
-    if work.exists():
-        shutil.rmtree(work)  # every demo starts from the same generated jobcentre
-    work.mkdir(parents=True)
+    for child in work.iterdir():  # every demo starts from the same generated jobcentre
+        if child.name != "syncd.db.lock":
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
     scenario_path = Path(scenario or bundled_scenario()).resolve()
     api_key = "demo-" + secrets.token_urlsafe(24)
     password = "demo-" + secrets.token_urlsafe(9)

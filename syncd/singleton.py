@@ -1,11 +1,16 @@
-"""SQLite serves one process only. A second ``syncd run`` on the same file would race the
-first (two sync loops, two outbox workers), so it must refuse clearly. An OS file lock does
-this and is released even when the holder is killed with SIGKILL."""
+"""SQLite serves one process only. Two processes writing the same file would race (two sync
+loops, two outbox workers), and the outbox takes over a dead process's calendar writes at once
+only because it knows nobody else can be writing. So every command that writes an SQLite store
+(``run``, ``serve``, ``sync --once``, ``resync``, ``outbox retry``, ``db upgrade``, ``demo``)
+holds an OS file lock beside the database for as long as it runs, and a second one refuses
+clearly. The lock is released even when the holder is killed with SIGKILL."""
 
 from __future__ import annotations
 
 import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
@@ -14,10 +19,22 @@ class AlreadyRunning(RuntimeError):
     pass
 
 
+def sqlite_path(database_url: str) -> Path | None:
+    """The database file of an SQLite URL; None for PostgreSQL and in-memory SQLite."""
+    if not database_url.startswith("sqlite"):
+        return None
+    path = database_url.split("///", 1)[-1] if "///" in database_url else ""
+    if not path or path == ":memory:":
+        return None
+    return Path(path)
+
+
 class ProcessLock:
-    def __init__(self, database_url: str) -> None:
-        path = database_url.split("///", 1)[-1]
-        self.path = Path(path + ".lock")
+    def __init__(self, database_url: str, command: str = "syncd") -> None:
+        path = sqlite_path(database_url) or Path(database_url.split("///", 1)[-1])
+        self.database = path
+        self.path = Path(str(path) + ".lock")
+        self.command = command
         self._file: IO[str] | None = None
 
     def acquire(self) -> None:
@@ -30,12 +47,13 @@ class ProcessLock:
             holder = handle.read().strip() or "another process"
             handle.close()
             raise AlreadyRunning(
-                f"another syncd ({holder}) already runs on {self.path.with_suffix('')}. "
-                "SQLite serves one process only; run several replicas on PostgreSQL instead."
+                f"{holder} is using {self.database}; `{self.command}` refuses to write it at "
+                "the same time. SQLite serves one process only: stop that process first, or "
+                "run several processes on PostgreSQL."
             ) from None
         handle.seek(0)
         handle.truncate()
-        handle.write(f"pid {os.getpid()}")
+        handle.write(f"{self.command} (pid {os.getpid()})")
         handle.flush()
         self._file = handle
 
@@ -44,3 +62,17 @@ class ProcessLock:
             fcntl.flock(self._file, fcntl.LOCK_UN)
             self._file.close()
             self._file = None
+
+
+@contextmanager
+def exclusive(database_url: str, command: str) -> Iterator[ProcessLock | None]:
+    """Hold the SQLite store's process lock while the block runs (nothing on PostgreSQL)."""
+    if sqlite_path(database_url) is None:
+        yield None
+        return
+    lock = ProcessLock(database_url, command)
+    lock.acquire()
+    try:
+        yield lock
+    finally:
+        lock.release()

@@ -78,3 +78,40 @@ def test_check_fails_when_replicas_would_sign_sessions_differently(tmp_path, cap
     assert main(["-c", single, "db", "upgrade"]) == 0
     assert main(["-c", single, "check"]) == 0
     assert "dashboard: ok (one process" in capsys.readouterr().out
+
+
+def test_every_command_that_writes_an_sqlite_store_refuses_while_another_holds_it(tmp_path, capsys):
+    """SQLite serves one process: ``run``, ``serve``, ``sync --once``, ``resync``, ``outbox
+    retry``, ``db upgrade`` and ``demo`` each hold the store's lock, and a second refuses with
+    exit 3, naming the holder and what to do."""
+    from syncd.demo import run_demo
+    from syncd.singleton import ProcessLock
+
+    cfg = write(tmp_path, 'database_url = "sqlite:///s.db"\n')
+    holder = ProcessLock(f"sqlite:///{tmp_path / 's.db'}", "syncd run")
+    holder.acquire()
+    try:
+        for argv in (
+            ["sync", "--once"],
+            ["resync", "all"],
+            ["outbox", "retry"],
+            ["db", "upgrade"],
+            ["run", "--port", "0"],
+            ["serve", "--port", "0"],
+        ):
+            assert main(["-c", cfg, *argv]) == 3, argv
+            said = capsys.readouterr()
+            text = said.out + said.err
+            assert "syncd run (pid" in text and "stop that process first" in text, argv
+        demo_dir = tmp_path / "demo"
+        demo_lock = ProcessLock(f"sqlite:///{demo_dir / 'syncd.db'}", "syncd demo")
+        demo_lock.acquire()
+        (demo_dir / "keep.txt").write_text("the running demo's files")
+        try:
+            assert run_demo(workdir=str(demo_dir), port=0, scenario=None, duration=0) == 3
+            assert (demo_dir / "keep.txt").exists()  # nothing cleared under the running demo
+        finally:
+            demo_lock.release()
+    finally:
+        holder.release()
+    assert main(["-c", cfg, "outbox", "retry"]) == 0  # free again once the holder is gone

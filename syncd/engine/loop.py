@@ -166,6 +166,7 @@ class Engine:
                 or t.calendar_id in urgent
                 or mark is None
                 or mark != st.marker
+                or not self.sync.checked(t.calendar_id)  # once after every start: ownership
             ):
                 to_sync.append(t)
         syncing = {t.calendar_id for t in to_sync}
@@ -338,6 +339,8 @@ class Engine:
         self.cycle_wakeup.set()
 
     def start(self) -> None:
+        if self.leases.enabled:  # alive before our first outbox lease: nobody takes it over
+            self.leases.heartbeat()
         self.rt.extras["engine_started_at"] = self.rt.clock()
         self.rt.extras["outbox_wakeup"] = self.outbox_wakeup
         self.rt.bookings.on_change = self.outbox_wakeup.set
@@ -380,6 +383,7 @@ class Engine:
             except Exception:
                 log.exception("could not clean up push subscriptions")
         try:
+            self.outbox.release()
             self.leases.release_all()
         except Exception:
             log.exception("could not release leases; they expire by themselves")

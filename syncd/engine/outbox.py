@@ -15,23 +15,29 @@ import random
 import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from connectors.base import Connector, ConnectorError, EventDraft, NotOwned, Throttled
 from mappings.render import BookingView, render_booking
 from mappings.rules import Rules
 from syncd import metrics
 from syncd.domain.model import BookingStatus, Mode
+from syncd.engine.crashpoints import crash_point
 from syncd.engine.failures import describe
 from syncd.engine.ownership import external_id_for
 from syncd.logs import get_logger
 from syncd.runtime import Runtime
+from syncd.store.journal import enqueue_calendar_sync
 from syncd.store.rooms import active_room
-from syncd.store.tables import BookingRow, CalendarEventRow, OutboxRow
+from syncd.store.tables import BookingRow, CalendarEventRow, OutboxRow, ReplicaRow
 
 log = get_logger("syncd.outbox")
-LEASE = timedelta(seconds=120)
+# An entry's lease: how long another replica waits before taking over a write in flight,
+# unless it knows sooner that the holder is dead (see ``claim``).
+LEASE = timedelta(seconds=60)
+CLAIM_LOCK = 4807299  # PostgreSQL advisory lock: outbox claims one at a time
 MAX_DELAY = timedelta(hours=1)
 
 
@@ -78,28 +84,74 @@ class OutboxWorker:
     # -- claiming ----------------------------------------------------------------------------
 
     def claim(self, limit: int = 50) -> dict[str, int]:
-        """Lease due entries; returns booking id -> highest claimed entry id."""
+        """Lease due entries; returns booking id -> highest claimed entry id.
+
+        One process works a booking at a time: a booking whose entries another live process
+        holds is left alone, so an older picture of it can never overwrite a newer one. A dead
+        process's entries are taken over as soon as it is known dead: on SQLite at once (the
+        process lock proves that whoever holds another lease is gone), on PostgreSQL when its
+        replica stops heartbeating or the lease runs out, whichever comes first."""
         now = self.rt.clock()
-        with self.rt.db.write() as s:
-            q = (
-                select(OutboxRow)
-                .where(
-                    OutboxRow.done_at.is_(None),
-                    OutboxRow.next_attempt_at <= now,
-                    (OutboxRow.lease_until.is_(None)) | (OutboxRow.lease_until < now),
+        db = self.rt.db
+        with db.write() as s:
+            if not db.is_sqlite:  # claims are short; serialising them keeps the check exact
+                s.execute(select(func.pg_advisory_xact_lock(CLAIM_LOCK)))
+            undone = list(
+                s.execute(
+                    select(
+                        OutboxRow.id,
+                        OutboxRow.booking_id,
+                        OutboxRow.next_attempt_at,
+                        OutboxRow.lease_owner,
+                        OutboxRow.lease_until,
+                    )
+                    .where(OutboxRow.done_at.is_(None))
+                    .order_by(OutboxRow.id)
                 )
-                .order_by(OutboxRow.id)
-                .limit(limit)
             )
-            if not self.rt.db.is_sqlite:
-                q = q.with_for_update(skip_locked=True)
-            rows = list(s.scalars(q))
+            alive = self._live_owners(s, now)
+            busy = {
+                r.booking_id
+                for r in undone
+                if r.lease_owner is not None
+                and r.lease_until is not None
+                and r.lease_until >= now
+                and (r.lease_owner == self.owner or r.lease_owner in alive)
+            }
             claimed: dict[str, int] = {}
-            for row in rows:
-                row.lease_owner = self.owner
-                row.lease_until = now + LEASE
-                claimed[row.booking_id] = max(claimed.get(row.booking_id, 0), row.id)
+            for r in undone:
+                if r.booking_id in busy or r.next_attempt_at > now:
+                    continue
+                if len(claimed) >= limit and r.booking_id not in claimed:
+                    continue
+                claimed[r.booking_id] = max(claimed.get(r.booking_id, 0), r.id)
+            if claimed:
+                s.execute(
+                    update(OutboxRow)
+                    .where(
+                        OutboxRow.booking_id.in_(list(claimed)),
+                        OutboxRow.done_at.is_(None),
+                        OutboxRow.next_attempt_at <= now,
+                    )
+                    .values(lease_owner=self.owner, lease_until=now + LEASE)
+                    .execution_options(synchronize_session=False)
+                )
             return claimed
+
+    def _live_owners(self, s: Any, now: datetime) -> set[str]:
+        """Other processes that may be writing calendars right now. SQLite: none (the process
+        lock lets one process at a time use the store). PostgreSQL: replicas whose heartbeat
+        is fresh; one that stopped cleanly has removed its row."""
+        if self.rt.db.is_sqlite:
+            return set()
+        fresh = now - timedelta(seconds=2 * self.rt.config.sync.lease_seconds)
+        return set(
+            s.scalars(
+                select(ReplicaRow.id).where(
+                    ReplicaRow.heartbeat_at >= fresh, ReplicaRow.id != self.owner
+                )
+            )
+        )
 
     def run_due(self, limit: int = 50) -> int:
         """Work every due entry once; returns how many bookings were reconciled."""
@@ -110,8 +162,18 @@ class OutboxWorker:
                 done += 1
         return done
 
+    def release(self) -> None:
+        """On a clean stop: our leases go back at once, nothing waits for them to run out."""
+        with self.rt.db.write() as s:
+            s.execute(
+                update(OutboxRow)
+                .where(OutboxRow.lease_owner == self.owner, OutboxRow.done_at.is_(None))
+                .values(lease_owner=None, lease_until=None)
+            )
+
     def _attempt(self, booking_id: str, upto: int) -> bool:
         try:
+            crash_point("outbox.before_reconcile", booking_id)
             self.reconcile(booking_id)
         except Throttled as exc:
             metrics.CONNECTOR_REQUESTS.labels(self.connector.name, "write", "throttled").inc()
@@ -130,17 +192,23 @@ class OutboxWorker:
             log.exception("outbox entry failed", booking_id=booking_id)
             self._failed(booking_id, upto, exc, None)
             return False
+        crash_point("outbox.before_done", booking_id)
         now = self.rt.clock()
         with self.rt.db.write() as s:
-            s.execute(
+            marked = s.execute(
                 update(OutboxRow)
                 .where(
                     OutboxRow.booking_id == booking_id,
                     OutboxRow.id <= upto,
                     OutboxRow.done_at.is_(None),
+                    OutboxRow.lease_owner == self.owner,
                 )
                 .values(done_at=now, lease_owner=None, lease_until=None, last_error=None)
-            )
+            ).rowcount
+            if not marked:
+                # Our lease ran out mid-write and another process took the booking over: what
+                # we wrote may be older than what it writes, so one more pass settles it.
+                enqueue_calendar_sync(s, booking_id, "lease_lost", now)
         return True
 
     def _failed(self, booking_id: str, upto: int, exc: Exception, delay: timedelta | None) -> None:
@@ -153,6 +221,7 @@ class OutboxWorker:
                         OutboxRow.booking_id == booking_id,
                         OutboxRow.id <= upto,
                         OutboxRow.done_at.is_(None),
+                        OutboxRow.lease_owner == self.owner,
                     )
                 )
             )
@@ -213,15 +282,21 @@ class OutboxWorker:
         # Deletions first: a room change must free the old room's calendar before the new one.
         for key, event in written.items():
             if key not in wanted and not event.deleted:
+                crash_point("outbox.before_write", booking_id)
                 self.connector.delete_event(event.calendar_id, event.external_id)
+                crash_point("outbox.after_write", booking_id)
                 self._record_deleted(event.id)
+                crash_point("outbox.after_record", booking_id)
         for key, want in wanted.items():
             event = written.get(key)
             if event is not None and not event.deleted and event.written_hash == want.fingerprint:
                 continue
+            crash_point("outbox.before_write", booking_id)
             result = self.connector.upsert_event(want.calendar_id, want.draft)
+            crash_point("outbox.after_write", booking_id)
             metrics.CONNECTOR_REQUESTS.labels(self.connector.name, "write", "ok").inc()
             self._record_written(booking_id, want, result.href, result.etag)
+            crash_point("outbox.after_record", booking_id)
             if want.role == "caseworker" and event is None and booking.confirmed_at:
                 delay = (self.rt.clock() - booking.confirmed_at).total_seconds()
                 metrics.BOOKING_TO_CALENDAR.observe(max(0.0, delay))

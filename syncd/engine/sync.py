@@ -7,6 +7,7 @@ any point means the next run fetches the same changes again instead of losing th
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,6 +22,7 @@ from mappings.salvage import blocked as salvage_blocked
 from mappings.salvage import salvage_item
 from syncd.domain.model import BookingStatus
 from syncd.domain.slots import Interval, WindowOccurrence
+from syncd.engine.crashpoints import crash_point
 from syncd.engine.items import interpret, item_from_json, item_to_json
 from syncd.engine.leases import Leases
 from syncd.engine.ownership import booking_for_external_id, our_id
@@ -67,6 +69,15 @@ class CalendarSync:
         self.connector = connector
         self.rules = rules
         self.leases = leases
+        # Exchange keeps a room's copy of our meeting itself; only CalDAV rooms hold our events.
+        self.owns_room_events = connector.name not in ("ews", "graph")
+        self._checked: set[str] = set()  # calendars whose owned items this process has matched
+        self._checked_lock = threading.Lock()
+
+    def checked(self, calendar_id: str) -> bool:
+        """Has this process matched every item of ours in this calendar with the store?"""
+        with self._checked_lock:
+            return calendar_id in self._checked
 
     def sync(self, target: Target, *, marker: str | None = None) -> SyncReport:
         """Fetch and apply one calendar's changes. Connector errors propagate to the caller,
@@ -90,8 +101,15 @@ class CalendarSync:
         now = rt.clock()
         h = horizon(rt)
         report = SyncReport(target.calendar_id, full=changes.full)
+        crash_point("sync.before_apply", target.calendar_id)
+        match_all = changes.full or not self.checked(target.calendar_id)
         if not (
-            changes.changed or changes.deleted or changes.full or changes.quarantined or republish
+            changes.changed
+            or changes.deleted
+            or changes.full
+            or changes.quarantined
+            or republish
+            or match_all
         ):
             # Nothing changed: only the token moves on. This is most syncs on servers without a
             # cheap change marker (EWS, Graph without $batch markers), so it must stay cheap.
@@ -124,6 +142,7 @@ class CalendarSync:
             bad[found.href] = found
         # Quarantine entries end only when the server shows the item readable or gone.
         resolved = (set(items) | removed | set(changes.deleted)) - set(bad)
+        strays: list[str] = []
 
         with rt.db.write() as s:
             if self.leases is not None:
@@ -146,8 +165,64 @@ class CalendarSync:
                 self._read_back_room(s, target, removed, known, now)
                 s.flush()
                 report.rooms_lost = readback.rooms_taken(s, rt.index, target.owner_id, now, rt.zone)
+            if target.kind == "caseworker" or self.owns_room_events:
+                mine = items if match_all else changed
+                strays = self._match_owned(s, target, mine, now)
             self._save_state(s, target, changes.token, marker, now)
+            crash_point("sync.before_commit", target.calendar_id)
+        crash_point("sync.after_commit", target.calendar_id)
+        for ext in strays:
+            # Ours, but the store has no such booking at all: nothing else can remove it.
+            self.connector.delete_event(target.calendar_id, ext)
+        with self._checked_lock:
+            self._checked.add(target.calendar_id)
         return report
+
+    def _match_owned(
+        self, s: Any, target: Target, items: dict[str, CalendarItem], now: datetime
+    ) -> list[str]:
+        """Ownership decides, not records: each item carrying our external id is matched with
+        the store. Where our record of it is missing (the process died between the calendar
+        write and recording it) or says it is gone, the record is put right and the outbox asked
+        to look again; the outbox then keeps it for a live booking in this calendar (updating
+        it to the booking's time) and deletes anything else. Returns the external ids of items
+        whose booking the store does not know, for deletion after the commit."""
+        role = target.kind
+        owned: dict[str, CalendarItem] = {}
+        for item in items.values():
+            ext = our_id(item)
+            if ext and booking_for_external_id(ext) and isinstance(item.start, datetime):
+                owned[ext] = item
+        if not owned:
+            return []
+        events = self._events_by_external_id(s, target.calendar_id, set(owned))
+        strays: list[str] = []
+        for ext, item in owned.items():
+            event = events.get(ext)
+            if event is not None and not event.deleted and event.role == role:
+                continue  # known: the read-back follows what people do with it
+            booking_id = booking_for_external_id(ext)
+            assert booking_id is not None
+            if s.get(BookingRow, booking_id) is None:
+                strays.append(ext)
+                continue
+            if event is None:
+                event = CalendarEventRow(
+                    booking_id=booking_id,
+                    calendar_id=target.calendar_id,
+                    role=role,
+                    external_id=ext,
+                )
+                s.add(event)
+            end = item.end if isinstance(item.end, datetime) else item.start
+            event.href = item.href
+            event.etag = item.etag
+            event.written_start, event.written_end = item.start, end
+            event.written_hash = None  # unknown content: the outbox writes the booking's own
+            event.deleted = False
+            event.updated_at = now
+            enqueue_calendar_sync(s, booking_id, "owned_item_found", now)
+        return strays
 
     def republish(self, target: Target) -> None:
         """Recompute from the stored items without asking the server (the horizon moved)."""
@@ -298,6 +373,7 @@ class CalendarSync:
         events = self._events_by_external_id(
             s, target.calendar_id, set(own_changed) | {x for x in own_removed if x}
         )
+        pending = readback.writes_pending(s, {e.booking_id for e in events.values()})
         for ext, item in own_changed.items():
             event = events.get(ext)
             if event is None or event.deleted or not isinstance(item.start, datetime):
@@ -307,7 +383,12 @@ class CalendarSync:
                 continue
             start = item.start
             end = item.end if isinstance(item.end, datetime) else start
-            if (start, end) != (event.written_start, event.written_end):
+            if (start, end) != (event.written_start, event.written_end) and (booking.id in pending):
+                # Our own write may be landing: never read it as her move. The outbox writes
+                # the booking's time once more after the write in flight.
+                event.written_hash = None
+                enqueue_calendar_sync(s, booking.id, "readback_deferred", now)
+            elif (start, end) != (event.written_start, event.written_end):
                 readback.caseworker_moved(s, rt.index, booking, start, end, now, rt.zone)
                 event.written_start, event.written_end = start, end
                 report.moved.append(booking.id)
@@ -325,6 +406,13 @@ class CalendarSync:
                 continue
             event = events.get(ext)
             if event is None or event.deleted:
+                continue
+            if event.booking_id in pending:
+                # Our own write may have removed it (a rebooking, a cancellation) and not be
+                # recorded yet: outbox state decides, not timing. The outbox settles it, and
+                # writes it again if the booking still wants it here.
+                event.written_hash = None
+                enqueue_calendar_sync(s, event.booking_id, "readback_deferred", now)
                 continue
             booking = s.get(BookingRow, event.booking_id)
             event.deleted = True

@@ -19,7 +19,7 @@ from syncd.store import rooms as room_ops
 from syncd.store.directory import DirectoryIndex
 from syncd.store.journal import audit, emit, enqueue_calendar_sync
 from syncd.store.publishing import CONFLICT_BUSY
-from syncd.store.tables import BookingRow, BusyRow, CalendarEventRow, RoomAllocationRow
+from syncd.store.tables import BookingRow, BusyRow, CalendarEventRow, OutboxRow, RoomAllocationRow
 
 ACTOR = "kalender"
 CONFLICT_NO_ROOM = "Intet ledigt mødelokale på det nye tidspunkt"
@@ -32,6 +32,22 @@ def event_for(s: Session, calendar_id: str, external_id: str) -> CalendarEventRo
         select(CalendarEventRow).where(
             CalendarEventRow.calendar_id == calendar_id,
             CalendarEventRow.external_id == external_id,
+        )
+    )
+
+
+def writes_pending(s: Session, booking_ids: Iterable[str]) -> set[str]:
+    """The bookings among these with a calendar write not yet done: queued, in flight in this
+    or another process, or done in the calendar but not yet recorded. While one is, the absence
+    or the time of our own item says nothing about what a person did."""
+    ids = list(set(booking_ids))
+    if not ids:
+        return set()
+    return set(
+        s.scalars(
+            select(OutboxRow.booking_id)
+            .where(OutboxRow.booking_id.in_(ids), OutboxRow.done_at.is_(None))
+            .distinct()
         )
     )
 

@@ -147,11 +147,18 @@ class World:
         while self.engine.outbox.run_due():
             pass
 
-    def restart(self) -> None:
-        """A new process on the same store and calendars (the old one is gone)."""
+    def restart(self, owner: str | None = None) -> None:
+        """A new process on the same store and calendars (the old one is gone). ``owner``
+        names the new process (its outbox leases); default: this test process's id."""
         self.close_daemon()
         fresh = _build(
-            self.backend, self.server, self.database_url, self.clock, self.hands, self.room_settings
+            self.backend,
+            self.server,
+            self.database_url,
+            self.clock,
+            self.hands,
+            self.room_settings,
+            owner=owner,
         )
         self.rt, self.engine, self.connector = fresh.rt, fresh.engine, fresh.connector
 
@@ -168,11 +175,14 @@ def open_world(
     radicale: RadicaleServer | None = None,
     *,
     rooms: dict[str, dict[str, Any]] | None = None,
+    database_url: str | None = None,
+    owner: str | None = None,
 ) -> Iterator[World]:
-    """The jobcentre on ``backend`` ("caldav" needs ``radicale``), closed afterwards.
-    ``rooms`` adds settings to rooms' configuration (e.g. ``{"L9": {"booking_window_days":
-    7}}``). The simulators' room mailboxes live on the test's clock."""
-    database_url = f"sqlite:///{tmp_path / 'syncd.db'}"
+    """The jobcentre on ``backend`` ("caldav" needs ``radicale``), closed afterwards; on SQLite
+    in ``tmp_path`` unless ``database_url`` names another store. ``rooms`` adds settings to
+    rooms' configuration (e.g. ``{"L9": {"booking_window_days": 7}}``). The simulators' room
+    mailboxes live on the test's clock."""
+    database_url = database_url or f"sqlite:///{tmp_path / 'syncd.db'}"
     if backend in CALDAV_SERVERS:
         if backend == "xandikos":  # one server per process, a fresh path per world
             radicale = shared_xandikos().within(uuid.uuid4().hex[:12])  # type: ignore[assignment]
@@ -203,7 +213,7 @@ def open_world(
         hands = GraphHands(server)
     else:
         raise ValueError(f"unknown backend {backend!r}")
-    world = _build(backend, server, database_url, clock, hands, rooms or {})
+    world = _build(backend, server, database_url, clock, hands, rooms or {}, owner=owner)
     try:
         yield world
     finally:
@@ -271,12 +281,14 @@ def _build(
     clock: Any,
     hands: Hands,
     rooms: dict[str, dict[str, Any]] | None = None,
+    *,
+    owner: str | None = None,
 ) -> World:
     config = parse_config(config_data(backend, server, database_url, rooms))
     rt = open_runtime(config, clock=clock)
     connector = make_connector(config, rt.index)
     assert connector is not None
-    engine = Engine(rt, connector, default_rules())
+    engine = Engine(rt, connector, default_rules(), owner=owner)
     calendars = {c.id: c.calendar_id for c in rt.index.directory.caseworkers if c.calendar_id}
     calendars.update({r.id: r.calendar_id for r in rt.index.directory.rooms if r.calendar_id})
     return World(
