@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -104,6 +104,11 @@ class HoldIn(_Body):
         None,
         description="Who is booking: the citizen through self-service, or staff on the citizen's "
         "behalf. Counted in the self-booking figures; defaults to the API key's `books_as`.",
+    )
+    deadline: date | None = Field(
+        None,
+        description="The citizen's booking deadline (Fristdato), if the front end knows it. "
+        "Kapacitet learns from it when citizens book relative to their deadline.",
     )
 
 

@@ -12,7 +12,7 @@ import functools
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -183,12 +183,14 @@ class BookingService:
         client: str = "api",
         staff: bool = False,
         booked_by: BookedBy = "citizen",
+        deadline: date | None = None,
     ) -> BookingView:
         """Hold an offer for the citizen (and its room, for an in-person conversation).
 
         ``staff`` is what the caller may do (strakstid, short notice); ``booked_by`` is who
         booked (the citizen through self-service, or staff on the citizen's behalf), which is
-        what the self-booking figures count.
+        what the self-booking figures count. ``deadline`` is the citizen's Fristdato, if known
+        (Kapacitet learns from it).
 
         The hot path of the booking API: plain statements on one connection, as few round trips
         as the checks allow (see ``_bookable_slot`` and ``_claim_time``)."""
@@ -223,6 +225,7 @@ class BookingService:
                 created_at=now,
                 updated_at=now,
                 version=1,
+                deadline=deadline,
             )
             columns = {f"b_{c}": None for c in BOOKING_COLUMNS} | {
                 f"b_{k}": v for k, v in dataclasses.asdict(booking).items()
@@ -702,6 +705,7 @@ class NewHold:
     created_at: datetime
     updated_at: datetime
     version: int
+    deadline: date | None = None
 
 
 BOOKING_COLUMNS = tuple(c.name for c in BookingRow.__table__.c)

@@ -101,6 +101,7 @@ def history(
             BookingRow.created_at,
             BookingRow.updated_at,
             BookingRow.booked_by,
+            BookingRow.deadline,
             SlotRow.strakstid,
         )
         .outerjoin(SlotRow, SlotRow.id == BookingRow.slot_id)
@@ -133,6 +134,7 @@ def history(
                 and r.start - r.updated_at < timedelta(minutes=ctype.min_notice_minutes),
                 rebooked=key in cancelled_before and not staff,
                 strakstid=bool(r.strakstid) and staff,
+                deadline=r.deadline,
             )
         )
         if cancelled:

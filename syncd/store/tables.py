@@ -145,6 +145,9 @@ class BookingRow(Base):
     confirmed_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # The citizen's booking deadline (Fristdato) when the front end sends it: Kapacitet learns
+    # from it when citizens book relative to their deadline.
+    deadline: Mapped[date | None] = mapped_column(Date)
     __table_args__ = (
         Index("ix_bookings_caseworker_busy", "caseworker_id", "busy_start"),
         Index("ix_bookings_start", "start"),

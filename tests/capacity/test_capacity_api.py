@@ -111,3 +111,27 @@ def test_history_reads_cancellations_and_rebookings_without_people(rt):
         (False, True),
     ]
     assert all(not hasattr(f, "citizen_ref") for f in facts)
+
+
+def test_a_hold_may_carry_the_citizens_deadline_and_history_learns_from_it(rt):
+    open_tuesday(rt)
+    with (
+        serving(create_app(rt)) as base,
+        httpx.Client(base_url=base, headers={"X-API-Key": API_KEY}) as jobnet,
+    ):
+        offer = jobnet.get("/api/v1/offers", params={"type": "jobsamtale"}).json()["offers"][0]
+        hold = jobnet.post(
+            "/api/v1/holds",
+            json={"offer_id": offer["offer_id"], "citizen_ref": "c-3", "deadline": "2026-11-27"},
+        )
+        assert hold.status_code == 201, hold.text
+        assert jobnet.post(f"/api/v1/holds/{hold.json()['id']}/confirm").status_code == 200
+        bad = jobnet.post(
+            "/api/v1/holds",
+            json={"offer_id": offer["offer_id"], "citizen_ref": "c-4", "deadline": "fredag"},
+        )
+        assert bad.status_code == 422
+    with rt.db.read() as s:
+        [fact] = store.history(s, rt.index, rt.zone, NOW + timedelta(days=10))
+    assert fact.deadline == date(2026, 11, 27)
+    assert (fact.deadline - fact.booked_on).days == 4  # booked on Monday 23 November

@@ -32,6 +32,7 @@ def reserve(
             client=who.name,
             staff=who.staff,
             booked_by=body.booked_by or who.books_as,  # type: ignore[arg-type]
+            deadline=body.deadline,
         )
         return booking_json(rt, view, 201)
 
