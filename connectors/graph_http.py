@@ -233,6 +233,7 @@ class _Pending:
     waited: float = 0.0
     lost: int = 0
     bare: int = 0  # 429s without Retry-After so far
+    transient: int = 0  # 5xx without Retry-After so far
 
 
 class GraphHttp:
@@ -402,6 +403,15 @@ class GraphHttp:
                         and item.lost < self.retries
                     ):
                         item.lost += 1
+                        pending.append(item)
+                    elif (
+                        delay is None
+                        and response.status in TRANSIENT
+                        and item.request.retry_safe
+                        and item.transient < self.retries
+                    ):  # as in ``send``: a passing server error on one sub-request
+                        item.transient += 1
+                        item.not_before = received + 0.2 * item.transient
                         pending.append(item)
                     elif delay is not None and item.waited + delay <= self.max_wait:
                         item.waited += delay

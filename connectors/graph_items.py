@@ -173,6 +173,75 @@ def series_item(
     return replace(head, exdates=(head.start,), overrides=tuple(overrides))
 
 
+_DAYS = {"sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"}
+
+
+def recurrence_rule(recurrence: Mapping[str, Any] | None) -> str:
+    """A Graph recurrence ("patternedRecurrence") as an RRULE that covers at least its
+    occurrences, for blocking time when the series cannot be listed: daily and weekly patterns
+    exactly, anything else (monthly, yearly, unknown) as every day, which blocks too much but
+    never too little."""
+    pattern = (recurrence or {}).get("pattern") or {}
+    span = (recurrence or {}).get("range") or {}
+    kind = str(pattern.get("type") or "").lower()
+    try:
+        interval = max(1, int(pattern.get("interval") or 1))
+    except (TypeError, ValueError):
+        interval = 1
+    days = [str(d).lower() for d in pattern.get("daysOfWeek") or ()]
+    exact = True
+    if kind == "weekly" and days and set(days) <= _DAYS:
+        rule = f"FREQ=WEEKLY;INTERVAL={interval};BYDAY={','.join(d[:2].upper() for d in days)}"
+    elif kind == "daily":
+        rule = f"FREQ=DAILY;INTERVAL={interval}"
+    else:
+        rule, exact = "FREQ=DAILY", False
+    end = str(span.get("endDate") or "")
+    if span.get("type") == "endDate" and re.fullmatch(r"\d{4}-\d{2}-\d{2}", end):
+        rule += f";UNTIL={end.replace('-', '')}T235959"
+    elif span.get("type") == "numbered" and exact and span.get("numberOfOccurrences"):
+        rule += f";COUNT={int(span['numberOfOccurrences'])}"
+    return rule
+
+
+def _span_when(value: datetime | date) -> dict[str, Any]:
+    """A time as ``mappings.salvage`` spans hold it: the wall clock in its own zone."""
+    if not isinstance(value, datetime):
+        return {"date": value.isoformat()}
+    key = getattr(value.tzinfo, "key", None)
+    if key and key != "UTC":
+        return {"wall": value.replace(tzinfo=None).isoformat(), "tzid": key}
+    return {"wall": value.astimezone(UTC).replace(tzinfo=None).isoformat(), "utc": True}
+
+
+def series_spans(
+    master: Mapping[str, Any] | None, stubs: Iterable[Mapping[str, Any]], territory: str = "DK"
+) -> tuple[dict[str, Any], ...]:
+    """The time a series we cannot list may occupy (invariant 9): the master's first
+    occurrence and its recurrence (``recurrence_rule``), plus every stub delta delivered."""
+    spans: list[dict[str, Any]] = []
+    if master is not None:
+        try:
+            head = _event_item(master, territory, None)
+            if not head.transparent and head.status != "CANCELLED":
+                spans.append(
+                    {
+                        "start": _span_when(head.start),
+                        "end": _span_when(head.end),
+                        "rrule": recurrence_rule(master.get("recurrence")),
+                    }
+                )
+        except (KeyError, TypeError, ValueError, LookupError):
+            pass
+    for stub in stubs:
+        try:
+            start, end = parse_dtz(stub["start"], territory), parse_dtz(stub["end"], territory)
+        except (KeyError, TypeError, ValueError, LookupError):
+            continue
+        spans.append({"start": _span_when(start), "end": _span_when(end)})
+    return tuple(spans)
+
+
 def _instant(value: datetime | date) -> datetime:
     if isinstance(value, datetime):
         return value.astimezone(UTC)

@@ -28,9 +28,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import quote
 
-from connectors.base import CalendarItem
+from connectors.base import CalendarItem, Unreadable
 from connectors.graph_http import GraphHttp, GraphRequest, GraphResponse, raise_for
-from connectors.graph_items import iso_utc, series_item
+from connectors.graph_items import iso_utc, series_item, series_spans
+from mappings.privacy import redact_cpr
 
 CACHE_SIZE = 5000  # series remembered per connector (a few per caseworker)
 UTC_TIMES = {"Prefer": 'outlook.timezone="UTC"'}
@@ -48,7 +49,7 @@ class _Known:
 class SeriesResult:
     items: list[CalendarItem]
     deleted: list[str]  # series whose master is gone
-    quarantined: list[tuple[str, str]]
+    quarantined: list[Unreadable | tuple[str, str]]
 
 
 class SeriesReader:
@@ -87,9 +88,11 @@ class SeriesReader:
         ):
             if response.status == 404:
                 result.deleted.append(series_id)  # the series is gone; its item goes too
-            else:
-                raise_for(response, calendar_id)
+            elif response.ok:
                 masters[series_id] = response.body
+            else:
+                _fail_whole(response, calendar_id)
+                self._quarantine(series_id, None, stubs.get(series_id, []), response, result)
         relist = []
         for series_id in series_ids:
             master = masters.get(series_id)
@@ -109,6 +112,13 @@ class SeriesReader:
         ):
             if instances is None:
                 result.deleted.append(series_id)
+                continue
+            if isinstance(instances, GraphResponse):
+                own = stubs.get(series_id, [])
+                if full and own:  # a full round's stubs are the whole series in the window
+                    self._build(calendar_id, masters[series_id], own, window, result)
+                else:
+                    self._quarantine(series_id, masters[series_id], own, instances, result)
                 continue
             known = self._recall(calendar_id, series_id)
             delivered = [
@@ -142,6 +152,26 @@ class SeriesReader:
             while len(self._known) > CACHE_SIZE:
                 self._known.popitem(last=False)
 
+    def _quarantine(
+        self,
+        series_id: str,
+        master: dict | None,
+        stubs: Sequence[dict],
+        response: GraphResponse,
+        result: SeriesResult,
+    ) -> None:
+        """One series Graph will not expand (a 500 or 400 on /instances, say) never stops the
+        others: it is quarantined and still blocks the time its master and stubs give."""
+        result.quarantined.append(
+            Unreadable(
+                series_id,
+                f"Graph could not list this series: HTTP {response.status} {response.describe()}",
+                uid=str((master or {}).get("iCalUId") or ""),
+                summary=redact_cpr(str((master or {}).get("subject") or ""))[:80],
+                spans=series_spans(master, stubs, self.territory),
+            )
+        )
+
     def _recall(self, calendar_id: str, series_id: str) -> _Known | None:
         with self._lock:
             return self._known.get((calendar_id.lower(), series_id))
@@ -158,9 +188,10 @@ class SeriesReader:
 
     def _instances(
         self, calendar_id: str, ids: list[str], window: tuple[datetime, datetime]
-    ) -> list[list[dict] | None]:
-        """Every instance of each series in the window (None: the series is gone); first pages
-        batched, further pages (rare: over 100 instances in the window) one by one."""
+    ) -> list[list[dict] | GraphResponse | None]:
+        """Every instance of each series in the window (None: the series is gone; the failed
+        response: Graph would not list it); first pages batched, further pages (rare: over 100
+        instances in the window) one by one."""
         if not ids:
             return []
         query = f"startDateTime={iso_utc(window[0])}&endDateTime={iso_utc(window[1])}&$top=100"
@@ -175,23 +206,36 @@ class SeriesReader:
                 for i in ids
             ]
         )
-        found: list[list[dict] | None] = []
+        found: list[list[dict] | GraphResponse | None] = []
         for response in first:
             if response.status == 404:
                 found.append(None)
                 continue
-            raise_for(response, calendar_id)
-            instances = list(response.body.get("value") or [])
+            if not response.ok:
+                _fail_whole(response, calendar_id)
+                found.append(response)
+                continue
+            instances: list[dict] | GraphResponse = list(response.body.get("value") or [])
             link = response.body.get("@odata.nextLink")
-            while link:
+            while link and isinstance(instances, list):
                 page = self.http.send(
                     GraphRequest("GET", link, calendar_id.strip().lower(), headers=UTC_TIMES)
                 )
-                raise_for(page, calendar_id)
-                instances.extend(page.body.get("value") or [])
-                link = page.body.get("@odata.nextLink")
+                if page.ok:
+                    instances.extend(page.body.get("value") or [])
+                    link = page.body.get("@odata.nextLink")
+                else:
+                    _fail_whole(page, calendar_id)
+                    instances = page
             found.append(instances)
         return found
+
+
+def _fail_whole(response: GraphResponse, calendar_id: str) -> None:
+    """Raise for what concerns the whole calendar (throttling, no answer, no access); a
+    series-specific error (400, 5xx after retries) is left to quarantine that series."""
+    if response.retry_after is not None or response.status in (0, 401, 403):
+        raise_for(response, calendar_id)
 
 
 def merge_instances(listed: Sequence[dict], delivered: Sequence[dict]) -> list[dict]:

@@ -14,6 +14,7 @@ import pytest
 from connectors.graph import GraphConnector
 from connectors.graph_items import DeltaToken
 from mappings.recurrence import expand
+from mappings.salvage import blocked
 from tests.sims.graph.harness import CASEWORKER, OutlookBackdoor, connector_for, populate, simulator
 from tests.sims.graph.server import GraphSimulator
 
@@ -187,3 +188,57 @@ def test_exceptions_instances_leaves_out_are_kept_from_delta(sim, graph):
     hands.delete_occurrence(CASEWORKER, "series", at(9, days=14))
     [item] = graph.fetch_changes(CASEWORKER, changes.token, *WINDOW).changed
     assert starts(item) == [at(9), at(13, days=8), at(9, days=21)]
+
+
+def busy_series(sim: GraphSimulator, uid: str = "team") -> None:
+    OutlookBackdoor(sim).put_foreign_event(
+        CASEWORKER, uid, "Teammøde", at(9), at(10), rrule="FREQ=WEEKLY;COUNT=4"
+    )
+
+
+@pytest.mark.parametrize("status", [500, 400])
+def test_a_series_graph_cannot_list_is_quarantined_and_still_blocks(sim, graph, status):
+    """/instances failing for one series (500 every time, or 400 for a corrupt recurrence)
+    never fails the calendar's fetch: the series is quarantined with the time its master says
+    it occupies, every other event is delivered (invariants 5 and 9)."""
+    hands = OutlookBackdoor(sim)
+    busy_series(sim)
+    weekly_window(sim)
+    first = graph.fetch_changes(CASEWORKER, None, *WINDOW)
+    team = next(c.href for c in first.changed if c.summary == "Teammøde")
+    hands.delete_occurrence(CASEWORKER, "team", at(9, days=7))  # both masters change
+    hands.delete_occurrence(CASEWORKER, "series", at(9, days=7))
+    hands.put_foreign_event(CASEWORKER, "single", "Frokost", at(12, days=1), at(13, days=1))
+    sim.fail_before("GET", f"{team}/instances", count=100, status=status)
+    changes = graph.fetch_changes(CASEWORKER, first.token, *WINDOW)
+    assert {c.summary for c in changes.changed} == {"Frokost", "Selvbook: Jobsamtale"}
+    [bad] = changes.quarantined
+    assert bad.href == team and str(status) in bad.reason and bad.summary == "Teammøde"
+    lo, hi = at(0, days=-1), at(0, days=40)
+    starts_blocked = [a for a, _ in blocked(bad.spans, lo, hi, zone=CPH)]
+    for week in range(4):  # conservative: the deleted week may block too, never less
+        assert at(9, days=7 * week) in starts_blocked
+
+
+def test_a_full_round_builds_a_series_from_delta_when_instances_fails(sim, graph):
+    busy_series(sim)
+    hands = OutlookBackdoor(sim)
+    hands.move_occurrence(CASEWORKER, "team", at(9, days=7), at(13, days=8), at(14, days=8))
+    sim.fail_before("GET", "/instances", count=100, status=500)
+    changes = graph.fetch_changes(CASEWORKER, None, *WINDOW)
+    [item] = changes.changed
+    assert starts(item) == [at(9), at(13, days=8), at(9, days=14), at(9, days=21)]
+    assert not changes.quarantined
+
+
+def test_a_passing_server_error_on_one_batched_listing_is_retried(sim, graph):
+    busy_series(sim)
+    weekly_window(sim)
+    first = graph.fetch_changes(CASEWORKER, None, *WINDOW)
+    hands = OutlookBackdoor(sim)
+    hands.delete_occurrence(CASEWORKER, "team", at(9, days=7))
+    hands.delete_occurrence(CASEWORKER, "series", at(9, days=7))
+    sim.fail_before("GET", "/instances", count=1, status=503)  # no Retry-After
+    changes = graph.fetch_changes(CASEWORKER, first.token, *WINDOW)
+    assert not changes.quarantined
+    assert sorted(len(starts(c)) for c in changes.changed) == [3, 3]

@@ -325,8 +325,15 @@ class GraphSimulator:
         mailbox = self._mailbox_of(path)
         key = mailbox.address.lower() if mailbox else None
         kind = "sub" if batch is not None else "graph"
-        throttled = self._take_throttle(key)
-        if throttled is not None:
+        # fail_before also reaches $batch sub-requests: each is answered on its own, with its own
+        # status ("Combine multiple requests in one HTTP call using JSON batching").
+        failed = self._take(self._fails, method, path) if batch is not None else None
+        throttled = self._take_throttle(key) if failed is None else None
+        if failed is not None:
+            response = _Response(
+                failed.status, {"error": {"code": "UnknownError", "message": "Gateway timeout."}}
+            )
+        elif throttled is not None:
             response = _Response(
                 429,
                 {
