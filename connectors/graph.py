@@ -188,10 +188,10 @@ def _key(calendar_id: str) -> str:
 
 
 def _uncertain(response: GraphResponse) -> bool:
-    """No answer, or a server error without Retry-After: the write may or may not have happened."""
-    return response.status == 0 or (
-        response.status in (500, 502, 503, 504) and response.retry_after is None
-    )
+    """No answer, or a server error (with or without Retry-After: a 503 may come after the
+    write was carried out): the write may or may not have happened. Only a 429 says the
+    request was refused; GraphHttp waits those out and sends again itself."""
+    return response.status == 0 or response.status in (500, 502, 503, 504)
 
 
 class GraphConnector:
@@ -669,9 +669,9 @@ class GraphConnector:
         return self._create(calendar_id, draft)
 
     def _create(self, calendar_id: str, draft: EventDraft) -> WriteResult:
-        """POST the event. An answer that never came (timeout, lost connection, 5xx) leaves the
-        create uncertain: we look our event up by its extended property, and POST again only if
-        it is not there. ``transactionId`` is new for each create (Graph documents it only as
+        """POST the event. An answer that never came (timeout, lost connection, 5xx, even with
+        Retry-After) leaves the create uncertain: we look our event up by its extended property,
+        and POST again only if it is not there. ``transactionId`` is new for each create (Graph documents it only as
         avoiding redundant POSTs of the same create, "event resource type"), so a booking whose
         event a caseworker deleted is never matched to that deleted event."""
         body = event_body(draft, self.prop_id, create=True)

@@ -307,6 +307,10 @@ class GraphHttp:
                 continue
             if delay is None or waited + delay > self.max_wait:
                 return response
+            if not request.retry_safe and response.status != 429:
+                # A 503 with Retry-After to a create may come after Exchange carried it out;
+                # only 429 says the request was refused. The caller decides (graph._create).
+                return response
             log.info(
                 "Graph throttled %s for %.1fs (%s)",
                 request.mailbox or "tenant",
@@ -413,7 +417,11 @@ class GraphHttp:
                         item.transient += 1
                         item.not_before = received + 0.2 * item.transient
                         pending.append(item)
-                    elif delay is not None and item.waited + delay <= self.max_wait:
+                    elif (
+                        delay is not None
+                        and item.waited + delay <= self.max_wait
+                        and (item.request.retry_safe or response.status == 429)
+                    ):
                         item.waited += delay
                         item.not_before = received + delay
                         pending.append(item)

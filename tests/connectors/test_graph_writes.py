@@ -196,3 +196,21 @@ def test_the_rooms_copy_shows_the_organizer_unless_the_room_keeps_subjects(sim, 
     graph.upsert_event(CASEWORKER, booking("bk-s2", at(11), rooms=(ROOM,)))
     titles = {e["uid"]: e["summary"] for e in OutlookBackdoor(sim).list_events(ROOM)}
     assert "Jobsamtale (selvbooket) - fremmøde" in titles.values()
+
+
+def test_a_create_answered_503_with_retry_after_is_looked_up_before_it_is_sent_again(sim, graph):
+    """Exchange carried the create out, the answer came back 503 with Retry-After. Whether a
+    second POST would be folded into the first rests on transactionId, which Microsoft documents
+    only as helping to "avoid redundant POST operations": here it does not, so only our look-up
+    by the extended property keeps the calendar at one event."""
+    sim.state.dedupe_transactions = False
+    sim.fail_after("POST", "/events", status=503, retry_after=1)
+    result = graph.upsert_event(CASEWORKER, booking("bk-1d", at(9, 40)))
+    assert result.created is True
+    assert len(posts(sim)) == 1
+    [event] = OutlookBackdoor(sim).list_events(CASEWORKER)
+    assert (event["id"], event["external_id"]) == (result.href, "bk-1d")
+    # It is ours in full: stamped by the update that confirmed it.
+    assert graph.upsert_event(CASEWORKER, booking("bk-1d", at(10))).created is False
+    assert len(OutlookBackdoor(sim).list_events(CASEWORKER)) == 1
+

@@ -82,6 +82,7 @@ class _Drop:
     path_contains: str
     remaining: int
     status: int = 0
+    retry_after: int | None = None
 
 
 class _Response:
@@ -165,6 +166,7 @@ class GraphSimulator:
         self._throttles: list[_Throttle] = []
         self._drops: list[_Drop] = []
         self._fails: list[_Drop] = []
+        self._after: list[_Drop] = []
         self._inflight: dict[str, int] = {}
         self.max_inflight: dict[str, int] = {}
         self._batches = 0
@@ -248,6 +250,22 @@ class GraphSimulator:
         with self._lock:
             self._fails.append(_Drop(method.upper(), path_contains, count, status))
 
+    def fail_after(
+        self,
+        method: str,
+        path_contains: str,
+        count: int = 1,
+        status: int = 503,
+        retry_after: int | None = 1,
+    ) -> None:
+        """Process the next matching requests, then answer ``status`` with ``Retry-After``:
+        a front end that lost Exchange's answer. Graph documents 503 "Service Unavailable ...
+        may repeat the request after a delay, the delay may be specified in a Retry-After
+        header" ("Microsoft Graph error responses and resource types"); it does not say the
+        request was not carried out."""
+        with self._lock:
+            self._after.append(_Drop(method.upper(), path_contains, count, status, retry_after))
+
     def drop_response(self, method: str, path_contains: str, count: int = 1) -> None:
         """Process the next matching request, then close the connection without answering."""
         with self._lock:
@@ -306,6 +324,11 @@ class GraphSimulator:
         response = self._guarded(method, rel, headers, payload, started, batch=None)
         if self._take(self._drops, method, path) is not None:
             return None
+        after = self._take(self._after, method, path)
+        if after is not None:
+            error = {"code": "ServiceUnavailable", "message": "Service unavailable."}
+            retry = {} if after.retry_after is None else {"Retry-After": str(after.retry_after)}
+            return _Response(after.status, {"error": error}, retry)
         return response
 
     def _take(self, rules: list[_Drop], method: str, path: str) -> _Drop | None:

@@ -356,6 +356,10 @@ class GraphState:
         self.delta_tokens: dict[str, DeltaState] = {}
         self.pages: dict[str, PendingPages] = {}
         self.transactions: dict[tuple[str, str], str] = {}  # (mailbox, transactionId) -> id
+        # Microsoft documents transactionId only as letting the server "avoid redundant POST
+        # operations in case of client retries" ("event resource type"), not that it always
+        # does: switched off, a repeated POST makes a second event.
+        self.dedupe_transactions = True
         self.waiting: set[tuple[str, str, str]] = set()  # (organizer, event id, room) unanswered
         self.clock = lambda: datetime.now(UTC)  # the booking assistants' "now"
 
@@ -480,7 +484,7 @@ class GraphState:
         with self.lock:
             mailbox = self.mailbox(address)
             txid = body.get("transactionId")
-            if txid:
+            if txid and self.dedupe_transactions:
                 seen = self.transactions.get((mailbox.address.lower(), txid))
                 existing = mailbox.events.get(seen) if seen else None
                 if existing is not None:
