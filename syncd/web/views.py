@@ -337,11 +337,12 @@ def self_booking(
 
 def operations_context(d: Dashboard) -> dict[str, Any]:
     with d.rt.db.read() as s:
-        return {
-            "failures": stats.outbox_failures(s, d.rt.index),
-            "quarantined": stats.quarantined(s, d.rt.index),
-            "calendars": stats.calendar_failures(s, d.rt.index),
-        }
+        trouble = stats.failing(s, d.rt.index)  # the same query as syncd status and /status
+    return {
+        "failures": trouble.outbox,
+        "quarantined": trouble.quarantined,
+        "calendars": trouble.calendars,
+    }
 
 
 @router.get("/operations", response_class=HTMLResponse)
