@@ -49,7 +49,6 @@ def move_mailbox(item: Item, state: GraphState, mailbox: str, *, plain_uid: bool
         for (pset, name, kind), value in item.ext.items()
         if kind == "String" and len(pset) == 36
     ]
-    assert props, "the EWS connector wrote no named property"
     body = {
         "subject": item.subject,
         "start": {"dateTime": item.start.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": "UTC"},

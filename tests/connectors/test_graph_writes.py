@@ -213,4 +213,3 @@ def test_a_create_answered_503_with_retry_after_is_looked_up_before_it_is_sent_a
     # It is ours in full: stamped by the update that confirmed it.
     assert graph.upsert_event(CASEWORKER, booking("bk-1d", at(10))).created is False
     assert len(OutlookBackdoor(sim).list_events(CASEWORKER)) == 1
-

@@ -18,6 +18,7 @@ from syncd.domain.model import Mode
 from syncd.engine.factory import make_connector
 from syncd.engine.loop import Engine
 from syncd.runtime import open_runtime
+from tests.connectors.test_graph_mailbox_move import move_mailbox
 from tests.engine.hands import Event, EWSHands, GraphHands
 from tests.engine.world import CASEWORKERS, EMAILS, ROOM_LIST, ROOMS, World, backend_settings
 from tests.engine.world import config_data as single_backend_config
@@ -168,3 +169,47 @@ def test_syncd_check_names_each_calendars_backend(tmp_path, clock):
         by_owner = {line.split()[1]: line for line in lines if line.startswith(("case", "room"))}
         assert "[online]" in by_owner["lars"] and "[online]" in by_owner["L2"]
         assert "[default]" in by_owner["mette"] and "[default]" in by_owner["L9"]
+
+
+def test_a_mailbox_moved_to_exchange_online_keeps_its_bookings_events(tmp_path, clock):
+    """Mette's mailbox moves from Exchange Server to Exchange Online (admin guide 4.6: set its
+    backend and restart). The move keeps the events' named properties and GlobalObjectIds, so
+    syncd finds its own events in the new home by its property: no second event, no NotOwned,
+    and a cancellation deletes the moved event."""
+    with hybrid_world(tmp_path, clock) as world:
+        world.put("mette", "w-mette", "Selvbook", at(0, 9), at(0, 12))
+        world.settle()
+        booking = book(world.rt, "mette", at(0, 9).date())
+        world.settle()
+        [before] = world.ours("mette")
+        assert before.start == booking.start
+
+        # The move: every item of Mette's, as it is, into Exchange Online.
+        onprem, online = world.server, world.hands.online.sim
+        mailbox = world.calendar("mette")
+        online.state.add_mailbox(mailbox, "Mette")
+        for item in list(onprem.store.mailbox(mailbox).items.values()):
+            move_mailbox(item, online.state, mailbox, plain_uid=False)
+        onprem.store.mailbox(mailbox).items.clear()
+        world.hands.online_calendars.add(mailbox)
+
+        world.close_daemon()
+        data = hybrid_config(world.database_url, onprem, online)
+        for entry in data["caseworkers"]:
+            if entry["id"] == "mette":
+                entry["backend"] = "online"
+        config = parse_config(data)
+        world.rt = open_runtime(config, clock=clock)
+        world.connector = make_connector(config, world.rt.index)
+        world.engine = Engine(world.rt, world.connector, default_rules())
+        world.settle()
+
+        booking = world.rt.bookings.get(booking.id)
+        assert booking.status == "confirmed" and booking.conflict is None
+        [after] = world.ours("mette")  # found, not written twice
+        assert after.start == booking.start
+        assert len([e for e in world.events("mette") if e.summary == before.summary]) == 1
+
+        world.rt.bookings.cancel(booking.id)
+        world.settle()
+        assert world.ours("mette") == []
