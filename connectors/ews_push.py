@@ -190,12 +190,16 @@ class EWSPushConnector(EWSConnector):
                         return
                 failures = 0  # closed at ConnectionTimeout: open the next one at once
             except ErrorSubscriptionNotFound as exc:
+                if stop.is_set():
+                    return
                 # Which of the ids is gone is in the message; subscribe the whole group anew.
                 log.info("EWS: streaming subscription lost, subscribing again: %s", exc)
                 with self._watch_lock:
                     self._stale.update(conn.ids.values())
                 return
             except (EWSError, OSError, ConnectorError) as exc:
+                if stop.is_set() or not self._current(conn):
+                    return  # shutting down or replaced: nothing to report
                 failures += 1
                 for mailbox in conn.ids.values():
                     listener.status(mailbox, "broken", f"streaming connection failed: {exc}")
