@@ -271,6 +271,7 @@ class GraphConnector:
             event.get("iCalUId"),
             extended_value(event, self.prop_ids),
             extended_value(event, self.uid_prop),
+            event.get("transactionId"),
         )
 
     # ----- calendars ----------------------------------------------------------------------------
@@ -514,7 +515,7 @@ class GraphConnector:
         """Our property for events that may be ours: one GET each when few, else one listing
         of the window with the property expanded."""
         found: dict[str, str] = {}
-        select = f"$select=id,iCalUId&$expand={self._expand()}"
+        select = f"$select=id,iCalUId,transactionId&$expand={self._expand()}"
         if len(ids) <= ENRICH_PER_ITEM:
             requests = [
                 self._request("GET", calendar_id, f"/events/{quote(i, safe='')}?{select}")

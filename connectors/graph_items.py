@@ -56,21 +56,27 @@ def goid_hex(uid: str) -> str:
     return (_GOID_PREFIX + bytes(20) + len(data).to_bytes(4, "little") + data).hex().upper()
 
 
-def owned_id(ical_uid: str | None, external_id: str | None, stamp: str | None) -> str | None:
+def owned_id(
+    ical_uid: str | None,
+    external_id: str | None,
+    stamp: str | None,
+    transaction_id: str | None = None,
+) -> str | None:
     """Our external id if the event is ours, else None. Ours: it carries our property AND its
     iCalUId is the one we gave it: the external id itself or its GlobalObjectId (written over
     EWS, before a mailbox move), or the iCalUId we stamped on it after creating it over Graph.
     An Outlook copy keeps the property (and the stamp) but gets a new iCalUId: not ours, so it
     is someone's busy time and never edited or deleted. An event with the property and no
-    stamp (written before stamps, or the stamp's PATCH failed) counts as ours."""
+    stamp counts as ours only with the transactionId we create with ("<external id>.<random>"):
+    written before stamps existed, or the stamp's PATCH failed."""
     if not external_id:
         return None
     uid = (ical_uid or "").upper()
     if uid and uid in (external_id.upper(), goid_hex(external_id)):
         return external_id
-    if stamp is not None and stamp.upper() != uid:
-        return None
-    return external_id
+    if stamp is not None:
+        return external_id if stamp.upper() == uid else None
+    return external_id if (transaction_id or "").startswith(f"{external_id}.") else None
 
 
 def odata_quote(text: str) -> str:

@@ -12,6 +12,8 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from connectors.base import EventDraft
 from tests.sims.ews.harness import METTE, running
 from tests.sims.graph.harness import CASEWORKER, OutlookBackdoor, connector_for, populate, simulator
@@ -28,7 +30,9 @@ def draft(hour: int) -> EventDraft:
     return EventDraft(EXT, "Jobsamtale", start, start + timedelta(hours=1))
 
 
-def test_graph_leaves_an_outlook_copy_of_our_event_alone() -> None:
+@pytest.mark.parametrize("kept", ["all", "selvbook-id"])
+def test_graph_leaves_an_outlook_copy_of_our_event_alone(kept: str) -> None:
+    """``kept``: the copy keeps all our named properties (the stamp too), or only SelvbookId."""
     with simulator() as sim:
         populate(sim)
         graph = connector_for(sim)
@@ -38,6 +42,8 @@ def test_graph_leaves_an_outlook_copy_of_our_event_alone() -> None:
                 [ours] = sim.state.mailbox(CASEWORKER).events.values()
                 props = [{"id": pid, "value": v} for pid, v in ours.extended.values()]
             assert len(props) == 2  # SelvbookId and the iCalUId stamp
+            if kept != "all":
+                props = [p for p in props if p["id"].endswith("SelvbookId")]
             copy, _ = sim.state.create_event(
                 CASEWORKER,
                 {
