@@ -313,8 +313,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from syncd.demo import run_demo
 
     return run_demo(
-        workdir=args.workdir, port=args.port, scenario=args.scenario, duration=args.duration
-    )
+        workdir=args.workdir, port=args.port, scenario=args.scenario, duration=args.duration,
+        notify_to=args.notify_to, smtp=args.smtp,
+    )  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -378,6 +379,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8080)
     demo.add_argument("--scenario", help="scenario TOML (default: the bundled small jobcentre)")
     demo.add_argument("--duration", type=float, help="stop after this many seconds (tests)")
+    demo.add_argument(
+        "--notify-to", help="send the coordinators' e-mail notices to this address (off by default)"
+    )
+    demo.add_argument(
+        "--smtp", default="127.0.0.1:25", help="HOST:PORT of the mail server for --notify-to"
+    )
     demo.set_defaults(func=cmd_demo)
     return p
 

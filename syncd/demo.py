@@ -13,6 +13,7 @@ import threading
 import time
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
@@ -65,6 +66,27 @@ def write_demo_config(
         'books_as = "citizen"\n' + backend + _dashboard(password)
     )
     return path
+
+
+def start_notices(rt: Any, notify_to: str, smtp: str, port: int) -> threading.Event:
+    """E-mail notices only when asked (``--notify-to``): a demo never mails anyone by itself."""
+    from syncd.config import NotificationsConfig
+    from syncd.notices import NoticeWatcher
+    from syncd.notify import Notifier
+
+    host, _, smtp_port = smtp.rpartition(":")
+    config = NotificationsConfig.model_validate(
+        {
+            "enabled": True,
+            "sender": "selvbook-demo@localhost",
+            "smtp_host": host or "127.0.0.1",
+            "smtp_port": int(smtp_port or 25),
+            "poll_seconds": 5,
+            "sites": [{"site": site.id, "to": [notify_to]} for site in rt.index.directory.sites],
+        }
+    )
+    dashboard = f"http://127.0.0.1:{port}/dashboard"
+    return NoticeWatcher(rt, Notifier(config), dashboard_url=dashboard).start()
 
 
 def _dashboard(password: str) -> str:
@@ -163,6 +185,8 @@ def run_demo(
     rate: float = 2.0,
     with_calendars: bool = True,
     start: date | None = None,
+    notify_to: str | None = None,
+    smtp: str = "127.0.0.1:25",
 ) -> int:
     work = Path(workdir).resolve()
     lock = ProcessLock(f"sqlite:///{work / 'syncd.db'}", "syncd demo")
@@ -216,6 +240,7 @@ def _run_demo(
     step("creating the store and loading the directory")
     rt = open_from_config(config, start=start)
     engine = make_engine(rt)
+    notices = start_notices(rt, notify_to, smtp, port) if notify_to else None
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(rt), host="127.0.0.1", port=port, log_config=None, access_log=False
@@ -266,6 +291,8 @@ def _run_demo(
             pass
         print(f"demo stopped: {sim.stats}")
     finally:
+        if notices is not None:
+            notices.set()
         if engine is not None:
             engine.stop()
             engine.connector.close()

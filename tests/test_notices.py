@@ -170,3 +170,19 @@ def test_the_morning_summary_is_sent_once_at_its_hour(rt, smtp, clock):
 def test_a_mail_server_that_is_down_is_logged_not_raised(rt):
     notifier = Notifier(notifications(_free_port()))
     assert notifier.notify(Notice("lilleby", "room_lost", "Samtale uden lokale", "...")) is False
+
+
+def test_the_demo_mails_only_when_asked(rt, smtp):
+    from syncd.demo import start_notices
+
+    inbox, port = smtp
+    open_tuesday(rt)
+    talks = [book(rt, cw, at(0, 9)) for cw in ("mette", "lars", "pia")]
+    stop = start_notices(rt, "demo@localhost", f"127.0.0.1:{port}", 8080)
+    try:
+        coordination(rt).block_room("L9", at(0, 8), at(0, 12), actor="dashboard:anne", reason="x")
+        (message,) = inbox.wait_for(1, timeout=20)  # the watcher's round is every 5 s
+        assert message["To"] == "demo@localhost" and "uden lokale" in message["Subject"]
+        assert next(t for t in talks if t.room_id == "L9").reference in body(message)
+    finally:
+        stop.set()
