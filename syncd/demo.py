@@ -196,7 +196,9 @@ def run_demo(
         print(f"demo: {exc}")
         return 3
     try:
-        return _run_demo(work, port, scenario, duration, rate, with_calendars, start)
+        return _run_demo(
+            work, port, scenario, duration, rate, with_calendars, start, notify_to, smtp
+        )
     finally:
         lock.release()
 
@@ -209,6 +211,8 @@ def _run_demo(
     rate: float,
     with_calendars: bool,
     start: date | None,
+    notify_to: str | None = None,
+    smtp: str = "127.0.0.1:25",
 ) -> int:
     from syncd import scenario as scenarios
     from syncd.api.app import create_app
