@@ -50,7 +50,7 @@ def test_a_window_reaches_the_offers_through_a_notification(graph):
     assert sim.deliveries_to("change"), "the change came as a notification, not a poll"
 
 
-def test_notifications_carry_a_secret_client_state_that_is_checked(graph):
+def test_notifications_carry_a_secret_client_state_that_is_checked(graph, capfd):
     world, api = graph
     sub = world.server.notifications.of(world.calendar("mette"))[0]
     assert sub.client_state and len(sub.client_state) <= 128
@@ -65,6 +65,11 @@ def test_notifications_carry_a_secret_client_state_that_is_checked(graph):
     assert echo.headers["content-type"].startswith("text/plain")
     row = subscriptions(world)[world.calendar("mette")]
     assert sub.client_state not in (row.last_error or "")
+    world.put("mette", "w1", "Selvbook", at(0, 9), at(0, 12))
+    wait_for(has_offers(world), 10, "offers")
+    logged = capfd.readouterr()
+    for secret in (CLIENT_STATE, sub.client_state):
+        assert secret not in logged.out + logged.err, "the clientState was logged"
 
 
 def test_a_dropped_notification_is_caught_by_the_safety_net(tmp_path, clock):
