@@ -348,7 +348,9 @@ def capacities(world: World) -> list[WeekCapacity]:
     ]
 
 
-def issue(world: World, outcome: Outcome, as_of: date, weeks: list[date], runs: int) -> Forecast:
+def issue(
+    world: World, outcome: Outcome, as_of: date, weeks: list[date], runs: int, level: float = 0.9
+) -> Forecast:
     """The forecast a coordinator would see on ``as_of``: behaviour learned from the history
     known then, the demand counts, the offers."""
     facts = [f for f in outcome.facts if f.booked_on < as_of]
@@ -360,6 +362,7 @@ def issue(world: World, outcome: Outcome, as_of: date, weeks: list[date], runs: 
         weeks,
         runs=runs,
         seed=17,
+        level=level,
         pools=world.pools,
         steps=world.steps,
     )
@@ -370,9 +373,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--caseworkers", type=int, default=None, help="default: the scenario's 2,000")
     ap.add_argument("--runs", type=int, default=300, help="simulation runs per forecast")
     ap.add_argument("--seed", type=int, default=4807296)
+    ap.add_argument("--level", type=float, default=0.9, help="forecast level (default 0.9)")
     ap.add_argument("--detail", action="store_true", help="print every site and type")
     args = ap.parse_args(argv)
-    report = backtest(args.caseworkers, args.seed, args.runs)
+    report = backtest(args.caseworkers, args.seed, args.runs, args.level)
     print(report.text(detail=args.detail))
     return 0 if report.done else 1
 
@@ -395,7 +399,7 @@ class Report:
         return "\n".join(self.lines + (self.detail_lines if detail else []))
 
 
-def backtest(caseworkers: int | None, seed: int, runs: int) -> Report:
+def backtest(caseworkers: int | None, seed: int, runs: int, level: float = 0.9) -> Report:
     t0 = time.monotonic()
     world = build(caseworkers, seed)
     t1 = time.monotonic()
@@ -405,7 +409,7 @@ def backtest(caseworkers: int | None, seed: int, runs: int) -> Report:
         f"Kapacitet backtest: {len(world.caseworkers)} caseworkers, "
         f"{sum(d.count for d in world.demand)} citizens with deadlines in weeks 1-"
         f"{TOTAL_WEEKS - 1}, {len(outcome.facts)} bookings; {runs} runs per forecast, "
-        f"level 90 %",
+        f"level {level:.0%}",
         f"A week falls short when, for a site and type, at least {MIN_SHORTFALL} citizens and "
         f"{MIN_SHORTFALL_SHARE:.0%} of the "
         "week's bookings get no time by their latest date in it",
@@ -425,7 +429,7 @@ def backtest(caseworkers: int | None, seed: int, runs: int) -> Report:
     # 1. Run weeks 1-3, forecast weeks 4-6 (issued on the Monday week 4 begins).
     as_of = START + timedelta(weeks=HISTORY_WEEKS)
     weeks = [as_of + timedelta(weeks=k) for k in range(FORECAST_WEEKS)]
-    fc = issue(world, outcome, as_of, weeks, runs)
+    fc = issue(world, outcome, as_of, weeks, runs, level)
     lines.append("")
     lines.append(f"Forecast issued {as_of} (after weeks 1-3) against what happened:")
     lines.append(
@@ -467,7 +471,7 @@ def backtest(caseworkers: int | None, seed: int, runs: int) -> Report:
     for k in range(HISTORY_WEEKS + 1, HISTORY_WEEKS + 1 + FLAG_WEEKS):
         w = START + timedelta(weeks=k - 1)
         issued = w - timedelta(days=7)
-        f = issue(world, outcome, issued, [w], runs)
+        f = issue(world, outcome, issued, [w], runs, level)
         flags = [(r.site_id, r.type_code, r.shortfall) for r in f.short_weeks()]
         really = real(k - 1)
         if really:
