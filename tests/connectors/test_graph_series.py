@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from connectors.graph import GraphConnector
-from connectors.graph_items import DeltaToken
+from connectors.graph_items import DeltaToken, recurrence_rule
 from mappings.recurrence import expand
 from mappings.salvage import blocked
 from tests.sims.graph.harness import CASEWORKER, OutlookBackdoor, connector_for, populate, simulator
@@ -242,3 +242,34 @@ def test_a_passing_server_error_on_one_batched_listing_is_retried(sim, graph):
     changes = graph.fetch_changes(CASEWORKER, first.token, *WINDOW)
     assert not changes.quarantined
     assert sorted(len(starts(c)) for c in changes.changed) == [3, 3]
+
+
+@pytest.mark.parametrize(
+    ("recurrence", "rule"),
+    [
+        (
+            {
+                "pattern": {"type": "weekly", "interval": 2, "daysOfWeek": ["monday", "friday"]},
+                "range": {"type": "numbered", "numberOfOccurrences": 6},
+            },
+            "FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,FR;COUNT=6",
+        ),
+        (
+            {
+                "pattern": {"type": "daily", "interval": 1},
+                "range": {"type": "endDate", "endDate": "2027-04-30"},
+            },
+            "FREQ=DAILY;INTERVAL=1;UNTIL=20270430T235959",
+        ),
+        (  # monthly: every day, never fewer; a count would cut it short, so none
+            {
+                "pattern": {"type": "relativeMonthly", "daysOfWeek": ["tuesday"]},
+                "range": {"type": "numbered", "numberOfOccurrences": 3},
+            },
+            "FREQ=DAILY",
+        ),
+        (None, "FREQ=DAILY"),
+    ],
+)
+def test_a_series_pattern_blocks_at_least_its_occurrences(recurrence, rule):
+    assert recurrence_rule(recurrence) == rule
