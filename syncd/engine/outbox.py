@@ -105,7 +105,12 @@ class OutboxWorker:
                         OutboxRow.lease_owner,
                         OutboxRow.lease_until,
                     )
-                    .where(OutboxRow.done_at.is_(None))
+                    .where(
+                        OutboxRow.done_at.is_(None),
+                        # due, or leased (which makes its booking busy); not those waiting out
+                        # a back-off, which a long outage can make many
+                        (OutboxRow.next_attempt_at <= now) | (OutboxRow.lease_until >= now),
+                    )
                     .order_by(OutboxRow.id)
                 )
             )
@@ -195,17 +200,31 @@ class OutboxWorker:
         crash_point("outbox.before_done", booking_id)
         now = self.rt.clock()
         with self.rt.db.write() as s:
-            marked = s.execute(
-                update(OutboxRow)
+            still_ours = s.scalar(
+                select(func.count())
+                .select_from(OutboxRow)
                 .where(
                     OutboxRow.booking_id == booking_id,
                     OutboxRow.id <= upto,
                     OutboxRow.done_at.is_(None),
                     OutboxRow.lease_owner == self.owner,
                 )
+            )
+            s.execute(
+                update(OutboxRow)
+                .where(
+                    OutboxRow.booking_id == booking_id,
+                    OutboxRow.id <= upto,
+                    OutboxRow.done_at.is_(None),
+                    # ours, or held by nobody (an older entry waiting out a back-off: this
+                    # pass read the booking as it is now); never one another process holds
+                    (OutboxRow.lease_owner == self.owner)
+                    | OutboxRow.lease_owner.is_(None)
+                    | (OutboxRow.lease_until < now),
+                )
                 .values(done_at=now, lease_owner=None, lease_until=None, last_error=None)
-            ).rowcount
-            if not marked:
+            )
+            if not still_ours:
                 # Our lease ran out mid-write and another process took the booking over: what
                 # we wrote may be older than what it writes, so one more pass settles it.
                 enqueue_calendar_sync(s, booking_id, "lease_lost", now)

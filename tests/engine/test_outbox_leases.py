@@ -136,3 +136,24 @@ def test_an_expired_lease_is_taken_over_even_from_a_live_replica(pg_rt, clock):
     rows = entries(rt, booking)
     assert rows[0].done_at is None and rows[0].lease_owner == "replica-a"
     assert len(rows) == 2 and rows[1].reason == "lease_lost"
+
+
+def test_an_entry_waiting_out_a_back_off_is_closed_by_the_next_pass_over_its_booking(
+    tmp_path, clock
+):
+    """A pass reads the booking as it is now, so it settles an older failed entry that nobody
+    holds: the booking's writes are not left 'pending' for an hour (which would hold back the
+    read-back of the caseworker's own changes)."""
+    rt = open_runtime(jobcentre.config(f"sqlite:///{tmp_path / 's.db'}"), clock=clock)
+    booking = booking_with_entry(rt)
+    [first] = entries(rt, booking)
+    with rt.db.write() as s:
+        s.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == first.id)
+            .values(next_attempt_at=rt.clock() + timedelta(hours=1), attempts=3, last_error="x")
+        )
+    rt.bookings.cancel(booking)
+    assert worker(rt, "process-1").run_due() == 1
+    assert all(e.done_at is not None for e in entries(rt, booking))
+    rt.db.dispose()
