@@ -21,6 +21,12 @@ class Client:
         return "staff" in self.scopes
 
     @property
+    def books(self) -> bool:
+        """May use the booking API at all: the ``booking`` scope, or ``staff`` (which acts on
+        any booking, so it implies booking)."""
+        return bool({"booking", "staff"} & self.scopes)
+
+    @property
     def owner(self) -> str | None:
         """Whose bookings the key acts on: its own; None (anyone's) for a staff key."""
         return None if self.staff else self.name

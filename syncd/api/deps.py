@@ -15,6 +15,7 @@ from syncd.api.auth import ApiKeys, Client
 from syncd.api.schemas import ErrorResponse
 from syncd.inputs import ID_MAX, ID_PATTERN
 from syncd.runtime import Runtime
+from syncd.store.errors import ForbiddenError
 
 # Every refusal is {"error": {"code", "message"}}; these are the codes each status carries.
 ERROR_CODES: dict[int, dict[str, str]] = {
@@ -25,6 +26,7 @@ ERROR_CODES: dict[int, dict[str, str]] = {
         "caseworker_barred": "the citizen may not book this caseworker (a restriction)",
         "not_your_booking": "the booking was made by another client; a staff key is needed",
         "staff_only": "a staff key is needed",
+        "booking_scope_needed": "the key has neither the booking nor the staff scope",
         "forbidden": "the key's scopes do not allow this",
     },
     404: {
@@ -106,8 +108,13 @@ OFFER_LINKS = {
 
 
 async def _client(request: Request) -> Client:
+    """The calling client, which must hold the ``booking`` scope (``staff`` implies it): an
+    ``ops``-only key, or one without scopes, reads metrics and docs, never offers or bookings."""
     keys: ApiKeys = request.app.state.api_keys
-    return keys.authenticate(request)
+    client = keys.authenticate(request)
+    if not client.books:
+        raise ForbiddenError("this key lacks the booking scope", code="booking_scope_needed")
+    return client
 
 
 async def _runtime(request: Request) -> Runtime:

@@ -7,7 +7,10 @@ import httpx
 import pytest
 
 from syncd.api.app import create_app
+from syncd.config import hash_api_key
+from syncd.runtime import open_runtime
 from tests.store.helpers import publish
+from tests.support import jobcentre
 from tests.support.http import serving
 from tests.support.jobcentre import API_KEY, OTHER_KEY, STAFF_KEY, at
 
@@ -68,3 +71,56 @@ def test_only_staff_lift_a_restriction(base):
         r = booking_key.delete("/api/v1/restrictions/x")
         assert r.status_code == 403 and r.json()["error"]["code"] == "staff_only"
         assert staff.delete("/api/v1/restrictions/x").status_code == 204
+
+
+OPS_KEY = "test-key-ops-only-0123456789abcdef"
+NO_SCOPE_KEY = "test-key-no-scope-0123456789abcdef"
+
+
+@pytest.fixture
+def scoped_base(tmp_path, clock):
+    keys = [
+        {"name": "jobnet", "hash": hash_api_key(API_KEY)},
+        {"name": "prometheus", "hash": hash_api_key(OPS_KEY), "scopes": ["ops"]},
+        {"name": "nothing", "hash": hash_api_key(NO_SCOPE_KEY), "scopes": []},
+        {"name": "staff", "hash": hash_api_key(STAFF_KEY), "scopes": ["staff"]},
+    ]
+    runtime = open_runtime(
+        jobcentre.config(f"sqlite:///{tmp_path / 's.db'}", api={"keys": keys}), clock=clock
+    )
+    publish(runtime, "mette", [(at(0, 9), at(0, 12))])
+    with serving(create_app(runtime)) as url:
+        yield url
+    runtime.db.dispose()
+
+
+def test_every_booking_operation_needs_the_booking_scope(scoped_base):
+    """An ops-only key (Prometheus) or a key without scopes may not read offers or the directory,
+    nor hold, confirm, cancel or follow events; staff implies booking."""
+    with client(scoped_base, API_KEY) as booker:
+        offers = booker.get("/api/v1/offers", params={"mode": "phone"}).json()["offers"]
+        hold = booker.post(
+            "/api/v1/holds", json={"offer_id": offers[0]["offer_id"], "citizen_ref": "c-1"}
+        ).json()
+    calls = [
+        ("GET", "/api/v1/offers", None),
+        ("GET", "/api/v1/events", None),
+        ("GET", "/api/v1/caseworkers", None),
+        ("GET", "/api/v1/rooms", None),
+        ("GET", "/api/v1/sites", None),
+        ("GET", "/api/v1/conversation-types", None),
+        ("POST", "/api/v1/holds", {"offer_id": offers[1]["offer_id"], "citizen_ref": "c-2"}),
+        ("GET", f"/api/v1/holds/{hold['id']}", None),
+        ("POST", f"/api/v1/holds/{hold['id']}/confirm", None),
+        ("POST", f"/api/v1/bookings/{hold['id']}/cancel", {"reason": "x"}),
+        ("POST", "/api/v1/restrictions", {"citizen_ref": "c-3"}),
+    ]
+    for key in (OPS_KEY, NO_SCOPE_KEY):
+        with client(scoped_base, key) as http:
+            for method, path, body in calls:
+                r = http.request(method, path, json=body)
+                assert r.status_code == 403, (key, path, r.text)
+                assert r.json()["error"]["code"] == "booking_scope_needed"
+    with client(scoped_base, STAFF_KEY) as staff:
+        assert staff.get("/api/v1/offers").status_code == 200
+        assert staff.post(f"/api/v1/holds/{hold['id']}/confirm").status_code == 200
