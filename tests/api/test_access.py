@@ -124,3 +124,25 @@ def test_every_booking_operation_needs_the_booking_scope(scoped_base):
     with client(scoped_base, STAFF_KEY) as staff:
         assert staff.get("/api/v1/offers").status_code == 200
         assert staff.post(f"/api/v1/holds/{hold['id']}/confirm").status_code == 200
+
+
+def test_events_belong_to_the_client_whose_booking_they_are_about(base):
+    """Another booking key does not read the first one's booking ids, references and times in
+    the event feed; a staff key reads every event."""
+    with (
+        client(base, API_KEY) as first,
+        client(base, OTHER_KEY) as second,
+        client(base, STAFF_KEY) as staff,
+    ):
+        offers = first.get("/api/v1/offers", params={"mode": "phone"}).json()["offers"]
+        mine = []
+        for http, offer in ((first, offers[0]), (second, offers[1])):
+            hold = http.post(
+                "/api/v1/holds", json={"offer_id": offer["offer_id"], "citizen_ref": "c-1"}
+            ).json()
+            mine.append(http.post(f"/api/v1/holds/{hold['id']}/confirm").json()["id"])
+        for http, own in ((first, mine[0]), (second, mine[1])):
+            feed = http.get("/api/v1/events").json()["events"]
+            assert feed and {e["booking_id"] for e in feed} == {own}
+        everything = staff.get("/api/v1/events").json()["events"]
+        assert {e["booking_id"] for e in everything} == set(mine)

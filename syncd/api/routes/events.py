@@ -10,29 +10,30 @@ from sqlalchemy import select
 from syncd.api.deps import ERRORS, Authed, Rt
 from syncd.api.schemas import EventOut, EventsOut
 from syncd.inputs import INT_MAX
-from syncd.store.tables import EventFeedRow
+from syncd.store.tables import BookingRow, EventFeedRow
 
 router = APIRouter()
 
 
 @router.get("/api/v1/events", response_model=EventsOut, responses=ERRORS)
 def events(
-    _: Authed,
+    who: Authed,
     rt: Rt,
     after: Annotated[int, Query(ge=0, le=INT_MAX)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> EventsOut:
     """What happened to bookings, in order (confirmed, cancelled, rebooked, moved in a calendar,
-    room changes, conflicts). Poll with `after` = the last `next_after`."""
-    with rt.db.read() as s:
-        rows = list(
-            s.scalars(
-                select(EventFeedRow)
-                .where(EventFeedRow.id > after)
-                .order_by(EventFeedRow.id)
-                .limit(limit)
-            )
+    room changes, conflicts). Poll with `after` = the last `next_after`. A key sees the events
+    of the bookings it made; a staff key sees every event."""
+    query = select(EventFeedRow).where(EventFeedRow.id > after)
+    if who.owner is not None:
+        # An event belongs to the client whose booking it is about (booking ids, references,
+        # caseworkers and times are that client's business); events about no booking: staff.
+        query = query.join(BookingRow, BookingRow.id == EventFeedRow.booking_id).where(
+            BookingRow.client == who.owner
         )
+    with rt.db.read() as s:
+        rows = list(s.scalars(query.order_by(EventFeedRow.id).limit(limit)))
     return EventsOut(
         events=[
             EventOut(id=r.id, at=r.at, type=r.type, booking_id=r.booking_id, payload=r.payload)
