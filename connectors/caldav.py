@@ -1,10 +1,12 @@
 """CalDAV backend: caseworker and room calendars on a CalDAV server (Radicale, Nextcloud, ...).
 
-WebDAV requests are written by hand over one pooled ``httpx.Client`` (see ``caldav_http``):
-that lets one request do the work of many (a Depth 1 PROPFIND on a calendar home answers for
-all its calendars; one calendar-multiget fetches 100 items), which is what keeps a municipality
-with thousands of calendars cheap to poll. iCalendar text is parsed and rendered only by
-``mappings.ical``. No caldav-library object ever leaves this module (none is used at all).
+HTTP, authentication and principal discovery go through python-caldav's ``DAVClient`` (see
+``caldav_http``); request bodies are built from its XML elements (``caldav_xml``). The requests
+themselves are chosen so one does the work of many (a Depth 1 PROPFIND on a calendar home answers
+for all its calendars; one calendar-multiget fetches 100 items), which is what keeps a
+municipality with thousands of calendars cheap to poll. iCalendar text is parsed and rendered
+only by ``mappings.ical``. No caldav-library object ever leaves the ``connectors.caldav*``
+modules.
 
 Safety rules that follow from "the daemon owns only what it created":
 - creation uses ``If-None-Match: *`` and updates/deletions ``If-Match: <etag>``: nothing is
@@ -45,6 +47,7 @@ from connectors.base import (
 from connectors.caldav_freebusy import busy_from_items, busy_from_vfreebusy
 from connectors.caldav_http import (
     DavHttp,
+    Reply,
     canonical_path,
     collection_url,
     error_for,
@@ -140,6 +143,7 @@ class CalDAVConnector:
         self.write_attempts = max(1, write_attempts)
         self.use_server_free_busy = use_server_free_busy
         self._http = DavHttp(
+            self.url,
             username=username,
             password=password,
             max_connections=max_connections,
@@ -181,33 +185,35 @@ class CalDAVConnector:
     def _propfind(
         self, url: str, depth: int, names: Iterable[str], calendar_id: str | None
     ) -> dav.Multistatus:
+        """One PROPFIND through the library's low-level request (its ``propfind`` helper would
+        refuse a 207 in which one calendar of a home answers 403 or 404)."""
+        body = dav.propfind(names)
         response = self._http.request(
             "PROPFIND",
-            url,
-            calendar_id=calendar_id,
-            body=dav.propfind(names),
-            headers={"Depth": str(depth)},
-            ok=(207,),
-        )
-        return self._multistatus(response.content, url, calendar_id)
-
-    def _report(
-        self, url: str, body: bytes, calendar_id: str | None, *, depth: int = 1
-    ) -> dav.Multistatus:
-        response = self._http.request(
-            "REPORT",
             url,
             calendar_id=calendar_id,
             body=body,
             headers={"Depth": str(depth)},
             ok=(207,),
         )
-        return self._multistatus(response.content, url, calendar_id)
+        return self._multistatus(response.tree, url, calendar_id)
+
+    def _report(
+        self, url: str, body: bytes, calendar_id: str | None, *, depth: int = 1
+    ) -> dav.Multistatus:
+        response = self._http.call(
+            "REPORT",
+            url,
+            lambda client: client.report(url, body, depth),
+            calendar_id=calendar_id,
+            ok=(207,),
+        )
+        return self._multistatus(response.tree, url, calendar_id)
 
     @staticmethod
-    def _multistatus(body: bytes, url: str, calendar_id: str | None) -> dav.Multistatus:
+    def _multistatus(tree: object, url: str, calendar_id: str | None) -> dav.Multistatus:
         try:
-            return dav.parse_multistatus(body)
+            return dav.parse_multistatus(tree)
         except ValueError as exc:
             raise ConnectorError(f"{strip_userinfo(url)}: {exc}", calendar_id=calendar_id) from None
 
@@ -229,16 +235,7 @@ class CalDAVConnector:
         path = urlsplit(self.url).path
         target = self.url
         if path in ("", "/") or path.rstrip("/").endswith("/.well-known/caldav"):
-            found = self._propfind(self.url, 0, ["D:current-user-principal"], None)
-            principal = next(
-                (h for r in found.responses for h in r.hrefs("D:current-user-principal")), None
-            )
-            if principal is None:
-                raise ConnectorError(
-                    f"{self.url}: the server names no current-user-principal; "
-                    "configure calendar_homes"
-                )
-            target = collection_url(self.url, principal)
+            target = self._http.principal_url(self.url)
         found = self._propfind(target, 0, principal_props, None)
         response = found.responses[0] if found.responses else dav.DavResponse(href=target)
         kind = _CUTYPE_KINDS.get((response.text("C:calendar-user-type") or "").upper())
@@ -394,12 +391,12 @@ class CalDAVConnector:
         current = token
         own_path = canonical_path(cal_url)
         for _round in range(100):  # a server may truncate (507) and expect us to continue
-            response = self._http.request(
+            body = dav.sync_collection(current)
+            response = self._http.call(
                 "REPORT",
                 cal_url,
+                lambda client, body=body: client.report(cal_url, body, 0),
                 calendar_id=calendar_id,
-                body=dav.sync_collection(current),
-                headers={"Depth": "0"},
                 ok=(207, *_TOKEN_REFUSED, *_UNSUPPORTED, *(() if token else (500,))),
             )
             if response.status_code != 207:
@@ -415,7 +412,7 @@ class CalDAVConnector:
                     f"{' '.join(re.sub(r'<[^>]+>', ' ', response.text).split())[:200]}",
                     calendar_id=calendar_id,
                 )
-            found = self._multistatus(response.content, cal_url, calendar_id)
+            found = self._multistatus(response.tree, cal_url, calendar_id)
             truncated = False
             for item in found.responses:
                 href = canonical_path(collection_url(cal_url, item.href).rstrip("/"))
@@ -547,9 +544,10 @@ class CalDAVConnector:
     def _get(self, url: str, calendar_id: str) -> _Stored | None:
         """GET one item with its ETag; None if it does not exist."""
         response = self._http.request("GET", url, calendar_id=calendar_id, ok=(200, 404, 410))
+        headers = {k.lower(): v for k, v in response.headers.items()}
         if response.status_code != 200:
             return None
-        etag = response.headers.get("ETag")
+        etag = headers.get("etag")
         if etag is None:  # some servers only tell the ETag through PROPFIND
             found = self._propfind(url, 0, ["D:getetag"], calendar_id)
             etag = next((r.text("D:getetag") for r in found.responses), None)
@@ -607,16 +605,15 @@ class CalDAVConnector:
                 if creates == self.write_attempts:
                     break
                 creates += 1
-                created = self._http.request(
+                created = self._http.call(
                     "PUT",
                     url,
+                    lambda client: client.put(url, body, {**content, "If-None-Match": "*"}),
                     calendar_id=calendar_id,
-                    body=body,
-                    headers={**content, "If-None-Match": "*"},
                     ok=(201, 204, 200, 409, 412, 403),
                 )
                 if created.status_code in (200, 201, 204):
-                    return WriteResult(canonical_path(url), created.headers.get("ETag"), True)
+                    return WriteResult(canonical_path(url), _etag(created), True)
                 if "uid-conflict" in created.text:
                     # RFC 4791 5.3.2.1 no-uid-conflict: the UID lives under another name.
                     # Radicale says so with 409/403, Xandikos with 412.
@@ -646,17 +643,18 @@ class CalDAVConnector:
                 external_id_prop=self.external_id_prop,
                 sequence=_sequence_of(stored.text) + 1,
             ).encode("utf-8")
-            updated = self._http.request(
+            # Without a known ETag the precondition fails: never a blind overwrite.
+            if_match = {**content, "If-Match": stored.etag or '"unknown"'}
+            target = stored.url
+            updated = self._http.call(
                 "PUT",
-                stored.url,
+                target,
+                lambda client, t=target, b=update_body, h=if_match: client.put(t, b, h),
                 calendar_id=calendar_id,
-                body=update_body,
-                # Without a known ETag the precondition fails: never a blind overwrite.
-                headers={**content, "If-Match": stored.etag or '"unknown"'},
                 ok=(200, 201, 204, 412),
             )
             if updated.status_code != 412:
-                return WriteResult(canonical_path(stored.url), updated.headers.get("ETag"), False)
+                return WriteResult(canonical_path(stored.url), _etag(updated), False)
             log.info("%s changed underneath us; re-reading", strip_userinfo(stored.url))
             stored = self._get(stored.url, calendar_id)
         raise WriteConflict(
@@ -692,11 +690,12 @@ class CalDAVConnector:
                 return False
             self._refuse_foreign(stored, external_id, calendar_id)
             headers = {"If-Match": stored.etag} if stored.etag else {}
-            response = self._http.request(
+            target = stored.url
+            response = self._http.call(
                 "DELETE",
-                stored.url,
+                target,
+                lambda client, t=target, h=headers: client.delete(t, h),
                 calendar_id=calendar_id,
-                headers=headers,
                 ok=(200, 204, 404, 410, 412),
             )
             if response.status_code in (200, 204):
@@ -723,12 +722,12 @@ class CalDAVConnector:
     def _busy(self, calendar_id: str, start: datetime, end: datetime) -> list[BusyInterval]:
         cal_url = collection_url(calendar_id, "")
         if self.use_server_free_busy and cal_url not in self._no_free_busy:
-            response = self._http.request(
+            query = dav.free_busy_query(start, end)
+            response = self._http.call(
                 "REPORT",
                 cal_url,
+                lambda client: client.report(cal_url, query, 1),
                 calendar_id=calendar_id,
-                body=dav.free_busy_query(start, end),
-                headers={"Depth": "1"},
                 # 500 too: SOGo, OX, GMX and others answer free-busy-query "ungracefully"
                 # (python-caldav's compatibility hints), and Xandikos fails on an RSCALE item.
                 ok=(200, 500, *_UNSUPPORTED),
@@ -808,14 +807,15 @@ class CalDAVConnector:
             end=datetime(2000, 1, 1, 13, tzinfo=UTC),
         )
         body = render_event(draft, zone=self.zone, prodid=self.prodid).encode("utf-8")
+        url = self._item_url(cal_url, probe_id)
+        # No resource has this ETag, so the PUT can never store anything.
+        headers = {"If-Match": f'"{probe_id}"', "Content-Type": "text/calendar"}
         try:
-            response = self._http.request(
+            response = self._http.call(
                 "PUT",
-                self._item_url(cal_url, probe_id),
+                url,
+                lambda client: client.put(url, body, headers),
                 calendar_id=calendar_id,
-                body=body,
-                # No resource has this ETag, so the PUT can never store anything.
-                headers={"If-Match": f'"{probe_id}"', "Content-Type": "text/calendar"},
                 ok=(412,),
             )
         except ConnectorError as exc:
@@ -825,6 +825,10 @@ class CalDAVConnector:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _etag(reply: Reply) -> str | None:
+    return next((v for k, v in reply.headers.items() if k.lower() == "etag"), None)
 
 
 def _marker(response: dav.DavResponse) -> str | None:

@@ -1,17 +1,22 @@
-"""WebDAV/CalDAV XML: the few request bodies we send and a reader for 207 multistatus replies.
+"""WebDAV/CalDAV XML: request bodies built from python-caldav's elements, and a reader for
+the 207 multistatus trees the library parses.
 
-Written by hand rather than through the caldav library because these REPORT/PROPFIND bodies are
-short, and owning them lets one request answer for many calendars (a Depth 1 PROPFIND on a
-calendar home) or many items (one calendar-multiget) instead of one request each.
+The reader keeps what the library's own result types leave out and the connector needs: each
+response's and each propstat's status (a 404 inside a 207, a property the server would not give),
+and the raw property elements (resourcetype, privileges, component sets, our own properties).
 """
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from xml.sax.saxutils import escape
+from datetime import datetime
+from typing import Any
+
+from caldav.elements import cdav
+from caldav.elements import dav as davel
+from caldav.elements.base import BaseElement
+from lxml import etree
 
 DAV = "DAV:"
 CALDAV = "urn:ietf:params:xml:ns:caldav"
@@ -20,7 +25,6 @@ CS = "http://calendarserver.org/ns/"
 SELVBOOK = "https://selvbook.dk/ns/syncd"
 
 _PREFIXES = {"D": DAV, "C": CALDAV, "CS": CS, "S": SELVBOOK}
-_XMLNS = " ".join(f'xmlns:{p}="{ns}"' for p, ns in _PREFIXES.items())
 
 
 def tag(qname: str) -> str:
@@ -29,62 +33,67 @@ def tag(qname: str) -> str:
     return f"{{{_PREFIXES[prefix]}}}{local}"
 
 
-def _doc(root: str, inner: str) -> bytes:
-    return f'<?xml version="1.0" encoding="utf-8"?><{root} {_XMLNS}>{inner}</{root}>'.encode()
+class _Property(BaseElement):
+    """Any property by name (the library has classes only for the common ones)."""
+
+    def __init__(self, qname: str) -> None:
+        super().__init__()
+        self.tag = tag(qname)  # type: ignore[misc]
 
 
-def _props(names: Iterable[str]) -> str:
-    return "<D:prop>" + "".join(f"<{n}/>" for n in names) + "</D:prop>"
+def _serialize(root: BaseElement) -> bytes:
+    return etree.tostring(root.xmlelement(), encoding="utf-8", xml_declaration=True)
+
+
+def _props(names: Iterable[str]) -> BaseElement:
+    return davel.Prop() + [_Property(n) for n in names]
 
 
 def propfind(names: Iterable[str]) -> bytes:
-    return _doc("D:propfind", _props(names))
+    return _serialize(davel.Propfind() + _props(names))
 
 
 def sync_collection(token: str, names: Iterable[str] = ("D:getetag",)) -> bytes:
     """RFC 6578 sync-collection; an empty token asks for the full listing."""
-    return _doc(
-        "D:sync-collection",
-        f"<D:sync-token>{escape(token)}</D:sync-token><D:sync-level>1</D:sync-level>"
-        + _props(names),
+    return _serialize(
+        davel.SyncCollection().append(
+            [davel.SyncToken(value=token), davel.SyncLevel(value="1"), _props(names)]
+        )
     )
 
 
 def multiget(hrefs: Sequence[str]) -> bytes:
-    body = _props(["D:getetag", "C:calendar-data"])
-    body += "".join(f"<D:href>{escape(h)}</D:href>" for h in hrefs)
-    return _doc("C:calendar-multiget", body)
+    return _serialize(
+        cdav.CalendarMultiGet().append(
+            [_props(["D:getetag", "C:calendar-data"]), *(davel.Href(value=h) for h in hrefs)]
+        )
+    )
 
 
-def _utc(dt: datetime) -> str:
-    return dt.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+def _event_query(condition: BaseElement) -> bytes:
+    vevent = cdav.CompFilter("VEVENT") + condition
+    return _serialize(
+        cdav.CalendarQuery().append(
+            [
+                _props(["D:getetag", "C:calendar-data"]),
+                cdav.Filter() + (cdav.CompFilter("VCALENDAR") + vevent),
+            ]
+        )
+    )
 
 
 def query_by_uid(uid: str) -> bytes:
     """calendar-query for events whose UID contains ``uid`` (callers check equality)."""
-    return _doc(
-        "C:calendar-query",
-        _props(["D:getetag", "C:calendar-data"])
-        + '<C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT">'
-        + '<C:prop-filter name="UID"><C:text-match collation="i;octet">'
-        + escape(uid)
-        + "</C:text-match></C:prop-filter></C:comp-filter></C:comp-filter></C:filter>",
-    )
+    return _event_query(cdav.PropFilter("UID") + cdav.TextMatch(uid, collation="i;octet"))
 
 
 def query_time_range(start: datetime, end: datetime) -> bytes:
     """calendar-query for events overlapping [start, end) (recurrences included by the server)."""
-    return _doc(
-        "C:calendar-query",
-        _props(["D:getetag", "C:calendar-data"])
-        + '<C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT">'
-        + f'<C:time-range start="{_utc(start)}" end="{_utc(end)}"/>'
-        + "</C:comp-filter></C:comp-filter></C:filter>",
-    )
+    return _event_query(cdav.TimeRange(start, end))
 
 
 def free_busy_query(start: datetime, end: datetime) -> bytes:
-    return _doc("C:free-busy-query", f'<C:time-range start="{_utc(start)}" end="{_utc(end)}"/>')
+    return _serialize(cdav.FreeBusyQuery() + cdav.TimeRange(start, end))
 
 
 @dataclass
@@ -93,7 +102,7 @@ class DavResponse:
 
     href: str
     status: int | None = None
-    props: dict[str, ET.Element] = field(default_factory=dict)
+    props: dict[str, Any] = field(default_factory=dict)
     missing: set[str] = field(default_factory=set)  # props answered with a non-2xx status
 
     def text(self, qname: str) -> str | None:
@@ -130,12 +139,10 @@ def _status_code(text: str | None) -> int | None:
     return None
 
 
-def parse_multistatus(body: bytes) -> Multistatus:
-    """Read a 207 body. Raises ``ValueError`` on something that is not a multistatus."""
-    try:
-        root = ET.fromstring(body)
-    except ET.ParseError as exc:
-        raise ValueError(f"unreadable multistatus: {exc}") from exc
+def parse_multistatus(root: Any) -> Multistatus:
+    """Read the library's parsed 207 tree. ``ValueError`` on something that is no multistatus."""
+    if root is None:
+        raise ValueError("empty answer where a multistatus was expected")
     if root.tag != tag("D:multistatus"):
         raise ValueError(f"expected multistatus, got {root.tag}")
     responses = []
