@@ -24,7 +24,10 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import quote, unquote, urlsplit
+
+from caldav import Calendar, DAVClient
 
 from connectors import caldav_tokens as tokens
 from connectors import caldav_xml as dav
@@ -47,6 +50,7 @@ from connectors.base import (
 from connectors.caldav_freebusy import busy_from_items, busy_from_vfreebusy
 from connectors.caldav_http import (
     DavHttp,
+    Refused,
     Reply,
     canonical_path,
     collection_url,
@@ -385,59 +389,49 @@ class CalDAVConnector:
         return changes
 
     def _sync_changes(self, cal_url: str, calendar_id: str, token: str) -> ChangeSet | None:
-        """None when the server refuses an initial sync-collection (no RFC 6578 support)."""
-        changed: dict[str, str | None] = {}
-        deleted: set[str] = set()
-        current = token
-        own_path = canonical_path(cal_url)
-        for _round in range(100):  # a server may truncate (507) and expect us to continue
-            body = dav.sync_collection(current)
-            response = self._http.call(
-                "REPORT",
-                cal_url,
-                lambda client, body=body: client.report(cal_url, body, 0),
-                calendar_id=calendar_id,
-                ok=(207, *_TOKEN_REFUSED, *_UNSUPPORTED, *(() if token else (500,))),
+        """sync-collection through the library (it follows truncated replies, RFC 6578 3.6,
+        and knows servers that list a deletion as a change); items then come by multiget.
+        None when the server refuses an initial sync-collection (no RFC 6578 support)."""
+
+        def report(client: DAVClient) -> Any:
+            calendar = Calendar(client=client, url=cal_url)
+            # No fallback: the library's re-reads every object on every sync; ours is the
+            # ETag listing in a token (caldav_tokens).
+            return calendar.get_objects_by_sync_token(
+                sync_token=token or None, load_objects=False, disable_fallback=True
             )
-            if response.status_code != 207:
-                if not token:
-                    log.info(
-                        "%s: no sync-collection (%s), using ETag listings",
-                        cal_url,
-                        response.status_code,
-                    )
-                    return None
-                raise SyncTokenInvalid(
-                    f"REPORT sync-collection {cal_url} -> {response.status_code}: "
-                    f"{' '.join(re.sub(r'<[^>]+>', ' ', response.text).split())[:200]}",
-                    calendar_id=calendar_id,
-                )
-            found = self._multistatus(response.tree, cal_url, calendar_id)
-            truncated = False
-            for item in found.responses:
-                href = canonical_path(collection_url(cal_url, item.href).rstrip("/"))
-                if href.rstrip("/") == own_path.rstrip("/"):
-                    truncated = truncated or item.status == 507
-                    continue
-                if item.status == 404:
-                    deleted.add(href)
-                    changed.pop(href, None)
-                elif item.status is None or item.status < 300:
-                    changed[href] = item.text("D:getetag")
-                    deleted.discard(href)
-            if not found.sync_token:
-                raise ConnectorError(
-                    f"{cal_url}: sync-collection answer without a sync-token",
-                    calendar_id=calendar_id,
-                )
-            current = found.sync_token
-            if not truncated:
-                break
-        items, bad, vanished = self._multiget(cal_url, calendar_id, list(changed))
+
+        try:
+            found = self._http.run("REPORT", cal_url, report, calendar_id=calendar_id)
+        except Refused as exc:
+            status = exc.reply.status_code
+            refused = status in (*_TOKEN_REFUSED, *_UNSUPPORTED, *(() if token else (500,)))
+            if not refused:
+                raise error_for(exc.reply, "REPORT", cal_url, calendar_id) from None
+            if not token:
+                log.info("%s: no sync-collection (%s), using ETag listings", cal_url, status)
+                return None
+            raise SyncTokenInvalid(
+                f"REPORT sync-collection {strip_userinfo(cal_url)} -> {status}: "
+                f"{' '.join(re.sub(r'<[^>]+>', ' ', exc.reply.text).split())[:200]}",
+                calendar_id=calendar_id,
+            ) from None
+        if not found.sync_token:
+            raise ConnectorError(
+                f"{cal_url}: sync-collection answer without a sync-token", calendar_id=calendar_id
+            )
+        own_path = canonical_path(cal_url).rstrip("/")
+        deleted = {canonical_path(str(url)) for url in found.deleted_urls}
+        changed = [
+            href
+            for href in (canonical_path(str(obj.url)) for obj in found.objects)
+            if href not in deleted and href.rstrip("/") != own_path
+        ]
+        items, bad, vanished = self._multiget(cal_url, calendar_id, changed)
         return ChangeSet(
             changed=items,
             deleted=sorted(deleted | set(vanished)),
-            token=current,
+            token=str(found.sync_token),
             full=not token,
             quarantined=bad,
         )

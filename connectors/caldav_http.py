@@ -78,23 +78,16 @@ class Reply:
         return self.content.decode("utf-8", errors="replace")
 
 
-@dataclass
-class _PrincipalAnswer:
-    """What ``principal_url`` learned, dressed as an answer for ``DavHttp.call``."""
+class Refused(Exception):
+    """The library gave up on the server's answer; ``reply`` is that answer."""
 
-    url: str
-
-
-def _no_principal(where: str) -> str:
-    raise ConnectorError(
-        f"{where}: the server names no current-user-principal; configure calendar_homes"
-    )
+    def __init__(self, reply: Reply) -> None:
+        super().__init__(f"{reply.status_code} {reply.reason}")
+        self.reply = reply
 
 
 def _reply(response: Any) -> Reply:
     """A library ``DAVResponse`` as a ``Reply`` (the body as received, CRLFs kept)."""
-    if isinstance(response, _PrincipalAnswer):
-        return Reply(200, {}, response.url.encode())
     raw = response._raw_body or response.raw  # _raw_body: the unaltered non-XML body
     content = raw if isinstance(raw, bytes) else str(raw).encode("utf-8")
     return Reply(
@@ -233,14 +226,18 @@ class DavHttp:
     def principal_url(self, url: str) -> str:
         """The current user's principal, found by the library (current-user-principal on the
         server root or its /.well-known/caldav, following redirects)."""
-        where = f"PROPFIND {strip_userinfo(url)}"
-        reply = self.call(
-            "PROPFIND",
-            url,
-            lambda client: _PrincipalAnswer(str(Principal(client=client).url)),
-            calendar_id=None,
-        )
-        return collection_url(url, reply.text) if reply.text else _no_principal(where)
+        try:
+            found = self.run(
+                "PROPFIND", url, lambda c: str(Principal(client=c).url), calendar_id=None
+            )
+        except Refused as exc:
+            raise error_for(exc.reply, "PROPFIND", url, None) from None
+        if not found:
+            raise ConnectorError(
+                f"PROPFIND {strip_userinfo(url)}: the server names no current-user-principal; "
+                "configure calendar_homes"
+            )
+        return collection_url(url, found)
 
     def call(
         self,
@@ -253,11 +250,10 @@ class DavHttp:
     ) -> Reply:
         """Run ``send(client)`` (one library request); statuses in ``ok`` are returned, every
         other one raised as a connector exception."""
-        client = self._borrow()
         try:
-            reply = self._send(method, url, send, client, calendar_id)
-        finally:
-            self._give_back(client)
+            reply = _reply(self.run(method, url, send, calendar_id=calendar_id))
+        except Refused as exc:
+            reply = exc.reply
         if reply.status_code in ok:
             return reply
         raise error_for(reply, method, url, calendar_id)
@@ -281,32 +277,22 @@ class DavHttp:
             ok=ok,
         )
 
-    def _send(
+    def run(
         self,
         method: str,
         url: str,
-        send: Callable[[DAVClient], Any],
-        client: DAVClient,
+        work: Callable[[DAVClient], Any],
+        *,
         calendar_id: str | None,
-    ) -> Reply:
+    ) -> Any:
+        """``work(client)`` with a borrowed client: its result, or ``Refused`` with the server's
+        answer when the library raised on a status (401/403, 429, a failed REPORT, a body it
+        could not read). Time-outs and lost connections become ``ConnectorError``."""
         where = f"{method} {strip_userinfo(url)}"
-        client.last_response = None  # type: ignore[attr-defined]
+        client = self._borrow()
+        client.last_response = None
         try:
-            return _reply(send(client))
-        except dav_error.AuthorizationError as exc:  # 401/403, body kept by the library
-            body = exc.body if isinstance(exc.body, bytes) else (exc.body or "").encode()
-            status = getattr(exc, "status", None) or 403
-            return Reply(status, {}, body, reason=str(exc.reason or ""))
-        except dav_error.RateLimitError as exc:  # 429, or 503 with Retry-After
-            raw = getattr(client, "last_response", None)
-            if raw is not None:  # the server's own words and Retry-After, as it sent them
-                return Reply(raw.status_code, dict(raw.headers), raw.content or b"", raw.reason)
-            after = retry_after_seconds(exc.retry_after, DEFAULT_RETRY_AFTER)
-            raise Throttled(
-                f"{where}: throttled: {_error_text(exc)}",
-                retry_after=float(after or 0.0),
-                calendar_id=calendar_id,
-            ) from None
+            return work(client)
         except http_lib.exceptions.Timeout as exc:
             raise ConnectorError(
                 f"{where}: no answer within {self._timeout:g} s ({type(exc).__name__})",
@@ -317,26 +303,24 @@ class DavHttp:
                 f"{where}: {type(exc).__name__}: {redact_cpr(strip_userinfo(str(exc)))}",
                 calendar_id=calendar_id,
             ) from None
-        except dav_error.DAVError as exc:
-            raise ConnectorError(f"{where}: {exc}", calendar_id=calendar_id) from None
-        except Exception as exc:  # e.g. a body labelled XML that is not: the library refuses it
-            raw = getattr(client, "last_response", None)
-            if raw is not None and raw.status_code >= 300:  # an error's text is still useful
-                return Reply(raw.status_code, dict(raw.headers), raw.content or b"", raw.reason)
+        except Exception as exc:  # the library refused an answer (status, unreadable body)
+            raw = client.last_response
+            if raw is not None and raw.status_code >= 300:
+                raise Refused(
+                    Reply(raw.status_code, dict(raw.headers), raw.content or b"", raw.reason or "")
+                ) from None
+            if isinstance(exc, dav_error.AuthorizationError):  # no answer kept: use its own
+                body = exc.body if isinstance(exc.body, bytes) else (exc.body or "").encode()
+                raise Refused(Reply(exc.status or 403, {}, body, str(exc.reason or ""))) from None
             raise ConnectorError(
                 f"{where}: unreadable answer: {type(exc).__name__}: {exc}",
                 calendar_id=calendar_id,
             ) from None
+        finally:
+            self._give_back(client)
 
     def close(self) -> None:
         with self._lock:
             clients, self._all, self._idle = self._all, [], []
         for client in clients:
             client.close()
-
-
-def _error_text(exc: dav_error.DAVError) -> str:
-    body = getattr(exc, "body", None)
-    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body or "")
-    text = " ".join(re.sub(r"<[^>]+>", " ", text).split())[:300]
-    return redact_cpr(text or str(getattr(exc, "reason", "") or ""))
