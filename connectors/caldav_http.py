@@ -14,8 +14,6 @@ import re
 import threading
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
 
@@ -71,7 +69,6 @@ class Reply:
     content: bytes
     reason: str = ""
     tree: Any = None  # lxml element of a multistatus/error body, else None
-    dav: Any = None  # the library's DAVResponse (its parsers), None for a refused request
 
     @property
     def text(self) -> str:
@@ -88,7 +85,8 @@ class Refused(Exception):
 
 def _reply(response: Any) -> Reply:
     """A library ``DAVResponse`` as a ``Reply`` (the body as received, CRLFs kept)."""
-    raw = response._raw_body or response.raw  # _raw_body: the unaltered non-XML body
+    # ``raw`` has CRLF folded to LF; the library keeps a non-XML body as received beside it.
+    raw = getattr(response, "_raw_body", b"") or response.raw
     content = raw if isinstance(raw, bytes) else str(raw).encode("utf-8")
     return Reply(
         status_code=response.status,
@@ -96,7 +94,6 @@ def _reply(response: Any) -> Reply:
         content=content,
         reason=response.reason or "",
         tree=response.tree,
-        dav=response,
     )
 
 
@@ -105,22 +102,6 @@ def _server_text(reply: Reply) -> str:
     text = re.sub(r"<[^>]+>", " ", reply.text)
     text = " ".join(text.split())[:300]
     return redact_cpr(text) if text else reply.reason
-
-
-def retry_after_seconds(value: str | None, default: float | None) -> float | None:
-    """Retry-After as seconds (delta-seconds or an HTTP date)."""
-    if not value:
-        return default
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return default
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def error_for(reply: Reply, method: str, url: str, calendar_id: str | None) -> ConnectorError:
@@ -133,8 +114,9 @@ def error_for(reply: Reply, method: str, url: str, calendar_id: str | None) -> C
         return NotFound(msg, calendar_id=calendar_id)
     retry_header = {k.lower(): v for k, v in reply.headers.items()}.get("retry-after")
     if code == 429 or (code == 503 and retry_header):
-        after = retry_after_seconds(retry_header, DEFAULT_RETRY_AFTER)
-        return Throttled(msg, retry_after=after or 0.0, calendar_id=calendar_id)
+        after = dav_error.parse_retry_after(retry_header) if retry_header else None
+        after = DEFAULT_RETRY_AFTER if after is None else after
+        return Throttled(msg, retry_after=after, calendar_id=calendar_id)
     return ConnectorError(msg, calendar_id=calendar_id)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -305,3 +306,33 @@ def test_free_busy_fallback_refuses_to_guess_over_unreadable_items(
     with connector(proxy.url) as conn, pytest.raises(ConnectorError) as caught:
         conn.free_busy([via(proxy.url, cal)], at(0), at(23))
     assert "unreadable" in str(caught.value)
+
+
+# --------------------------------------------------------------------------- transport
+
+
+def test_credentials_go_with_the_first_request(
+    server: RadicaleServer, space: Space, proxy: CalDAVProxy
+) -> None:
+    """Basic auth is named up front: no request is first sent bare to learn the scheme."""
+    cal = via(proxy.url, space.calendar("caseworkers", "mette"))
+    with connector(proxy.url) as conn:
+        before = conn.requests_made
+        conn.fetch_changes(cal, None, *WINDOW)
+        sent = conn.requests_made - before
+    assert len(proxy.seen) == sent  # every request the connector counted reached the server
+    assert all(s.headers.get("Authorization", "").startswith("Basic ") for s in proxy.seen)
+
+
+def test_item_text_never_reaches_the_log_at_debug(
+    server: RadicaleServer, space: Space, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The caldav library logs request and answer bodies at DEBUG; those hold personal data."""
+    cal = space.calendar("caseworkers", "mette")
+    secret = "Samtale med Jens Hansen 010190-1234"
+    server.put_ics(cal + "p.ics", foreign_ics("p", secret, at(8), at(9)))
+    with caplog.at_level(logging.DEBUG), connector(server.url) as conn:
+        changes = conn.fetch_changes(cal, None, *WINDOW)
+        conn._get(cal + "p.ics", cal)  # a GET answers text/calendar, not XML
+    assert [i.summary for i in changes.changed] == [secret]
+    assert "Jens Hansen" not in caplog.text and "010190" not in caplog.text
