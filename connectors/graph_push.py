@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from connectors.base import (
@@ -132,8 +133,42 @@ class GraphPushConnector(GraphConnector):
                     "Graph: could not delete subscription %s: %s", sub_id, response.describe()
                 )
 
+    def list_subscriptions(self) -> list[Listed]:
+        """Every subscription this app has made in the tenant (``GET /subscriptions``, one
+        request plus one per further page, ``@odata.nextLink``). With application permissions
+        the list holds "subscriptions created by this app for itself or for any user in the
+        directory"; ``clientState`` is never returned (api-reference/v1.0/api/
+        subscription-list.md). A subscription Graph deleted or let expire without a lifecycle
+        notification is simply absent: the engine compares this list with its own."""
+        out: list[Listed] = []
+        url: str | None = "/subscriptions"
+        while url:
+            response = self.http.send(GraphRequest("GET", url, None))
+            raise_for(response, None)
+            body = response.body or {}
+            for item in body.get("value") or []:
+                if isinstance(item, dict) and isinstance(item.get("id"), str):
+                    out.append(
+                        Listed(
+                            str(item["id"]),
+                            str(item.get("notificationUrl") or ""),
+                            str(item.get("resource") or ""),
+                        )
+                    )
+            url = body.get("@odata.nextLink")
+        return out
+
     def parse_notifications(self, body: bytes) -> list[Notice]:
         return parse_notifications(body)
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One subscription as ``GET /subscriptions`` lists it."""
+
+    subscription_id: str
+    notification_url: str
+    resource: str
 
 
 def _renewed(response: GraphResponse) -> datetime | ConnectorError:

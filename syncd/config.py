@@ -311,6 +311,9 @@ class PushConfig(_Strict):
     subscription_minutes: int = Field(10_070, ge=5, le=10_079)
     renew_before_minutes: int = Field(1_440, ge=1)
     check_seconds: float = Field(30, gt=0)  # how often subscriptions are checked and renewed
+    # Graph: how often the app's subscriptions are listed (GET /subscriptions, one request per
+    # page) to find ones Graph deleted without a lifecycle notification, and leftovers.
+    verify_seconds: float = Field(300, gt=0)
     # EWS: the longest a GetStreamingEvents connection stays open (1-30 minutes), and how many
     # mailboxes share one connection (Exchange allows 200 subscriptions per connection).
     ews_connection_minutes: int = Field(29, ge=1, le=30)

@@ -32,7 +32,13 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, func, select
 
-from connectors.base import ConnectorError, NotFound, PushSource, WebhookSource
+from connectors.base import (
+    ConnectorError,
+    NotFound,
+    PermissionDenied,
+    PushSource,
+    WebhookSource,
+)
 from syncd import metrics
 from syncd.engine.targets import targets
 from syncd.logs import get_logger
@@ -47,6 +53,7 @@ log = get_logger("syncd.push")
 HINT_POLL = 0.5  # seconds between looks at push_hints (other replicas' notifications)
 HINT_MAX_AGE = timedelta(hours=1)  # a hint nobody holds a lease for is dropped after this
 ENDPOINT_PATH = "/push/graph"
+RENEW_ATTEMPTS = 3  # failed renewals in a row before a subscription counts as broken
 
 
 def wall() -> datetime:
@@ -141,6 +148,7 @@ class PushHub:
         self._healthy: set[str] = set()
         self._lock = threading.Lock()
         self._hinted_at: dict[str, float] = {}
+        self._verified_at = float("-inf")  # monotonic time of the last GET /subscriptions
 
     @property
     def active(self) -> bool:
@@ -257,10 +265,11 @@ class PushHub:
             }
         renew_before = timedelta(minutes=self.config.renew_before_minutes)
         expires = now + timedelta(minutes=self.config.subscription_minutes)
+        vanished = self._verify(source, rows, held)
         create, renew = [], []
         for calendar_id in sorted(held):
             row = rows.get(calendar_id)
-            if row is None or row.subscription_id is None:
+            if row is None or row.subscription_id is None or calendar_id in vanished:
                 create.append(calendar_id)
             elif row.state == "active" and row.expires_at and row.expires_at > now:
                 if row.renew_requested or row.expires_at - now < renew_before:
@@ -277,7 +286,14 @@ class PushHub:
                 elif isinstance(result, NotFound):
                     create.append(row.calendar_id)  # removed on Graph's side: make a new one
                 else:
-                    self._note_error(row.calendar_id, result, now, keep_active=True)
+                    # Refused (permission revoked, reauthorization denied) or failing again and
+                    # again: the subscription cannot be trusted to deliver; poll and retry later.
+                    given_up = (
+                        row.renew_requested
+                        or isinstance(result, PermissionDenied)
+                        or (row.failures or 0) + 1 >= RENEW_ATTEMPTS
+                    )
+                    self._note_error(row.calendar_id, result, now, keep_active=not given_up)
         if create:
             stale_ids = [
                 rows[c].subscription_id for c in create if c in rows and rows[c].subscription_id
@@ -307,6 +323,61 @@ class PushHub:
                     )
                 )
         self.refresh_health()
+
+    def _verify(
+        self, source: WebhookSource, rows: dict[str, PushSubscriptionRow], held: set[str]
+    ) -> set[str]:
+        """Every ``push.verify_seconds``: list the app's subscriptions at Graph (one request per
+        page) and compare. A held calendar whose active subscription Graph no longer lists was
+        deleted or expired without a lifecycle notification: it is unhealthy from now on (polled
+        at the normal interval) and recreated in this round. A listed subscription with our
+        notification URL that no row of any replica knows is a leftover (a crash before it was
+        stored, a restored database): deleted, so Graph stops posting it to us."""
+        lister = getattr(source, "list_subscriptions", None)
+        due = time.monotonic() - self._verified_at >= self.config.verify_seconds
+        if lister is None or not due:
+            return set()
+        self._verified_at = time.monotonic()
+        try:
+            listed = lister()
+        except ConnectorError as exc:
+            log.warning("push: could not list subscriptions", error=str(exc)[:300])
+            return set()
+        live = {item.subscription_id for item in listed}
+        vanished = {
+            c
+            for c in held
+            if (row := rows.get(c)) is not None
+            and row.subscription_id
+            and row.state == "active"
+            and row.subscription_id not in live
+        }
+        for calendar_id in sorted(vanished):
+            self._set_health(calendar_id, False)
+            log.warning(
+                "push: subscription gone at Graph without a notice; polling and recreating",
+                calendar=calendar_id,
+            )
+        with self.rt.db.read() as s:  # read after listing: a row stored meanwhile is known
+            known = set(
+                s.scalars(
+                    select(PushSubscriptionRow.subscription_id).where(
+                        PushSubscriptionRow.subscription_id.is_not(None)
+                    )
+                )
+            )
+        leftovers = [
+            item.subscription_id
+            for item in listed
+            if item.notification_url == self.notification_url and item.subscription_id not in known
+        ]
+        if leftovers:
+            log.info("push: deleting subscriptions nobody knows", count=len(leftovers))
+            try:
+                source.unsubscribe(leftovers)
+            except ConnectorError as exc:
+                log.warning("push: could not delete leftover subscriptions", error=str(exc)[:300])
+        return vanished
 
     def _client_state(self, calendar_id: str) -> str:
         return client_state(self.secret or "", calendar_id)

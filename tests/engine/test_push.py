@@ -324,3 +324,54 @@ def test_a_mailbox_that_left_the_directory_loses_its_subscription(graph):
     assert world.server.notifications.of("tidligere@lilleby.dk") == []
     assert "tidligere@lilleby.dk" not in subscriptions(world)
     assert len(world.server.notifications.subscriptions) == len(world.calendars)
+
+
+# -- follow-up findings (adversarial test of #15) ---------------------------------------------
+def test_a_subscription_graph_deleted_silently_is_found_and_recreated(tmp_path, clock):
+    """No lifecycle event, renewal days away: only listing GET /subscriptions (paged) finds it."""
+    with live_daemon(
+        "graph", tmp_path, clock, check_seconds=0.2, push_extra={"verify_seconds": 0.5}
+    ) as (world, _):
+        sim = world.server.notifications
+        sim.list_page_size = 2  # the list comes in several pages
+        wait_for(lambda: all_active(world), 20, "subscriptions")
+        mette = world.calendar("mette")
+        old = sim.of(mette)[0].id
+        sim.forget(mette)
+        new = wait_for(lambda: [s for s in sim.of(mette) if s.id != old], 10, "a new one")
+        wait_for(lambda: subscriptions(world)[mette].subscription_id == new[0].id, 10, "stored")
+        world.put("mette", "w1", "Selvbook", at(0, 9), at(0, 12))
+        wait_for(has_offers(world), 10, "offers through the new subscription")
+
+
+def test_leftover_subscriptions_with_our_url_are_deleted(graph):
+    from syncd.store.tables import PushSubscriptionRow
+
+    world, _ = graph
+    sim = world.server.notifications
+    mette = world.calendar("mette")
+    leftover = sim.of(mette)[0].id
+    with world.rt.db.write() as s:  # as if the store were restored from before it was made
+        s.get(PushSubscriptionRow, mette).subscription_id = None
+    hub = world.engine.push
+    hub._verified_at = float("-inf")
+    hub.maintain()
+    assert leftover not in sim.subscriptions
+    assert [s.id for s in sim.of(mette)] == [subscriptions(world)[mette].subscription_id]
+
+
+def test_a_refused_reauthorization_marks_the_calendar_broken(graph):
+    from syncd.push_report import push_states
+
+    world, _ = graph
+    sim = world.server.notifications
+    lars = world.calendar("lars")
+    sim.refuse_renewal.add(lars)
+    sim.send_lifecycle(lars, "reauthorizationRequired")
+    row = wait_for(
+        lambda: (r := subscriptions(world)[lars]).state == "broken" and r, 10, "it broken"
+    )
+    assert "Forbidden" in (row.last_error or "") or "Access" in (row.last_error or "")
+    assert row.retry_at is not None, "retries back off"
+    assert not world.engine.push.healthy(lars)
+    assert "BROKEN" in push_states(world.rt.config)[lars]

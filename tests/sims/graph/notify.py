@@ -101,6 +101,8 @@ class Notifier:
         self.drop_next = 0
         self.duplicate_next = 0
         self.delay = 0.0
+        self.list_page_size = 100
+        self.refuse_renewal: set[str] = set()  # mailboxes whose renewal is answered 403
         self._seen: dict[str, _Seen] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -123,9 +125,6 @@ class Notifier:
         parts = path.strip("/").split("/")
         if parts == ["subscriptions"] and method == "POST":
             return _Response(201, self._create(payload or {}).render())
-        if parts == ["subscriptions"] and method == "GET":
-            with self._lock:
-                return _Response(200, {"value": [s.render() for s in self.subscriptions.values()]})
         if len(parts) >= 2:
             with self._lock:
                 sub = self.subscriptions.get(parts[1])
@@ -135,6 +134,13 @@ class Notifier:
                 return _Response(204)
             if len(parts) == 2 and method == "GET":
                 return _Response(200, sub.render())
+            if sub.mailbox in self.refuse_renewal and method in ("PATCH", "POST"):
+                # The app lost access to the mailbox: Graph refuses to renew or reauthorize
+                # (concepts/change-notifications-lifecycle-events.md: "if the app no longer
+                # has access ... the request fails").
+                raise GraphError(
+                    403, "ExtensionError", "Operation: Update; Forbidden: Access is denied."
+                )
             if len(parts) == 2 and method == "PATCH":
                 sub.expires = self._expiry((payload or {}).get("expirationDateTime"))
                 return _Response(200, sub.render())
@@ -143,6 +149,14 @@ class Notifier:
                     self.subscriptions.pop(sub.id, None)
                 return _Response(204)
         raise GraphError(400, "BadRequest", f"Unsupported request {method} {path}")
+
+    def listing(self) -> list[dict]:
+        """``GET /subscriptions`` (paged by the server): live ones only, ``clientState`` null
+        ("not returned for security purposes", api-reference/v1.0/api/subscription-list.md)."""
+        now = datetime.now(UTC)
+        with self._lock:
+            live = [s for s in self.subscriptions.values() if s.expires > now]
+        return [dict(s.render(), clientState=None) for s in live]
 
     def _create(self, body: dict) -> SimSubscription:
         for key in ("changeType", "notificationUrl", "resource", "expirationDateTime"):
@@ -245,6 +259,12 @@ class Notifier:
     def of(self, address: str) -> list[SimSubscription]:
         with self._lock:
             return [s for s in self.subscriptions.values() if s.mailbox == address.lower()]
+
+    def forget(self, address: str) -> None:
+        """The mailbox's subscriptions vanish at Graph without any lifecycle notification."""
+        with self._lock:
+            for sub in [s for s in self.subscriptions.values() if s.mailbox == address.lower()]:
+                self.subscriptions.pop(sub.id)
 
     def expire(self, address: str) -> None:
         """The mailbox's subscriptions run out (as if not renewed in time)."""

@@ -682,6 +682,12 @@ class GraphSimulator:
             status, body = self.groups.dispatch(path, params, users)
             return _Response(status, body)
         if path == "/subscriptions" or path.startswith("/subscriptions/"):
+            if path == "/subscriptions" and method == "GET":
+                # api-reference/v1.0/api/subscription-list.md: "When a request returns multiple
+                # pages of data, the response includes an @odata.nextLink property".
+                listed = self.notifications.listing()
+                top = self.notifications.list_page_size
+                return _paged(listed, {"$top": str(top), **params}, f"{self.graph_url}{path}")
             return self.notifications.dispatch(method, path, payload)
         if mailbox is None:
             raise GraphError(400, "BadRequest", f"Resource not found for the segment '{path}'.")
