@@ -40,6 +40,9 @@ from syncd.store.tables import (
     RoomAllocationRow,
 )
 
+# Puts a rebooked conversation in a chosen room (or refuses); returns the room.
+Placer = Callable[[Session, BookingRow, datetime], str]
+
 _REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # 8 long: never ten digits
 _ID_ALPHABET = "bcdfghjkmnpqrstvwxz"
 ROOM_RETRIES = 5
@@ -355,13 +358,20 @@ class BookingService:
         client: str = "api",
         staff: bool = False,
         owner: str | None = None,
+        reason: str = "",
+        seen: room_ops.Seen | None = None,
+        place: Placer | None = None,
     ) -> BookingView:
-        """Move a booking to another offer in one transaction: never two bookings, never none."""
+        """Move a booking to another offer in one transaction: never two bookings, never none.
+        A coordinator's move carries its ``reason`` (audited), where they ``seen`` it (a stale
+        view is refused) and may ``place`` it in the room they chose instead of the
+        allocator's; a room that is not free then refuses the whole move."""
         slot_id, mode = parse_offer_id(offer)
         now = self.clock()
         with self.db.write() as s:
             booking = self._locked_booking(s, booking_id)
             check_owner(booking.client, owner, booking_id)
+            room_ops.check_seen(s, booking, booking.reference, seen)
             if booking.status != BookingStatus.CONFIRMED.value:
                 raise ConflictError(
                     f"booking is {booking.status}, not confirmed", code="not_confirmed"
@@ -390,7 +400,10 @@ class BookingService:
             except IntegrityError:
                 raise ConflictError("the time was just taken", code="slot_taken") from None
             room = None
-            if mode.needs_room:
+            if mode.needs_room and place is not None:
+                s.flush()
+                room = place(s, booking, now)
+            elif mode.needs_room:
                 room = self._allocate(s, booking, now, actor=client, reason="ombooking")
             enqueue_calendar_sync(s, booking.id, "rebooked", now)
             emit(
@@ -401,7 +414,14 @@ class BookingService:
                 now,
             )
             audit(
-                s, client, "booking.rebooked", now, booking_id=booking.id, room_id=old_room, **old
+                s,
+                client,
+                "booking.rebooked",
+                now,
+                booking_id=booking.id,
+                room_id=old_room,
+                reason=reason,
+                **old,
             )
             return self._view(s, booking, room)
 

@@ -43,6 +43,7 @@ from syncd.store.tables import BookingRow, BusyRow, OutboxRow, RoomAllocationRow
 
 if TYPE_CHECKING:
     from syncd.runtime import Runtime
+    from syncd.store.bookings import Placer
 
 FEATURE_NAMES = {"wheelchair": "kørestolsadgang", "video": "videoudstyr"}
 MAX_REASON = 500
@@ -120,7 +121,13 @@ class CoordinationService:
     # -- conversations -----------------------------------------------------------------------
 
     def pin(
-        self, booking_id: str, room_id: str | None = None, *, actor: str, reason: str = ""
+        self,
+        booking_id: str,
+        room_id: str | None = None,
+        *,
+        actor: str,
+        reason: str = "",
+        seen: room_ops.Seen | None = None,
     ) -> RoomChange:
         """Pin the conversation to ``room_id`` (default: the room it has). Re-packing never
         moves a pinned allocation. Conversations in the way are given other rooms by the
@@ -130,6 +137,7 @@ class CoordinationService:
         now = self.clock()
         with self._write() as s:
             booking = self._conversation(s, booking_id)
+            room_ops.check_seen(s, booking, booking.reference, seen)
             alloc = self._allocation(s, booking.id)
             target = room_id or (alloc.room_id if alloc else None)
             if target is None:
@@ -217,7 +225,15 @@ class CoordinationService:
                 )
             return RoomChange(booking.id, booking.reference, alloc.room_id, alloc.room_id, False)
 
-    def move(self, booking_id: str, room_id: str, *, actor: str, reason: str = "") -> RoomChange:
+    def move(
+        self,
+        booking_id: str,
+        room_id: str,
+        *,
+        actor: str,
+        reason: str = "",
+        seen: room_ops.Seen | None = None,
+    ) -> RoomChange:
         """Move the conversation to another room that suits it and is free for its whole time
         (buffers included). A pinned conversation stays pinned in its new room. A conversation
         without a room gets this one."""
@@ -225,6 +241,7 @@ class CoordinationService:
         now = self.clock()
         with self._write() as s:
             booking = self._conversation(s, booking_id)
+            room_ops.check_seen(s, booking, booking.reference, seen)
             alloc = self._allocation(s, booking.id)
             if alloc is not None and alloc.room_id == room_id:
                 raise InvalidError(
@@ -255,6 +272,23 @@ class CoordinationService:
             change = RoomChange(booking.id, booking.reference, previous, room_id, pinned)
         self._notify()
         return change
+
+    def placer(self, room_id: str, *, reason: str) -> Placer:
+        """For a conversation moved to another time in the room the coordinator chose: the
+        room move's checks (suitable, not blocked, busy or taken) at the new time. Raising
+        refuses the rebooking as a whole: it is never moved to a room nobody chose."""
+        self._room(room_id)
+
+        def place(s: Session, booking: BookingRow, now: datetime) -> str:
+            try:
+                self._check_suitable(booking, room_id)
+                self._check_not_occupied(s, room_id, booking, allocations=True)
+            except (ConflictError, InvalidError) as exc:
+                raise type(exc)(f"{exc.message}; samtalen er ikke flyttet", code=exc.code) from None
+            room_ops.insert_allocation(s, booking, room_id, now, reason=reason or "flyttet")
+            return room_id
+
+        return place
 
     def find_room(self, booking_id: str, *, actor: str, reason: str = "") -> RoomChange:
         """Ask the allocator for a room for a conversation that has none, exactly as for a new

@@ -27,6 +27,7 @@ from syncd.rooms import allocator
 from syncd.rooms.model import AllocationPlan, AllocationRequest, Occupation, Preferences, RoomSpec
 from syncd.store import hotpath
 from syncd.store.directory import DirectoryIndex
+from syncd.store.errors import ConflictError
 from syncd.store.journal import audit, emit, enqueue_calendar_sync
 from syncd.store.tables import (
     BookingRow,
@@ -332,3 +333,25 @@ def active_room(session: Session, booking_id: str) -> str | None:
             RoomAllocationRow.booking_id == booking_id, RoomAllocationRow.active
         )
     )
+
+
+@dataclass(frozen=True)
+class Seen:
+    """Where the coordinator saw the conversation when they chose to move it: its start and
+    room ("" for none). A move made from a stale page is refused instead of silently undoing
+    what someone else just did (optimistic concurrency)."""
+
+    start: datetime
+    room_id: str
+
+
+def check_seen(session: Session, booking: BookingTimes, reference: str, seen: Seen | None) -> None:
+    if seen is None:
+        return
+    room = active_room(session, booking.id) or ""
+    if booking.start != seen.start or room != seen.room_id:
+        raise ConflictError(
+            f"Samtale {reference} er blevet ændret i mellemtiden af en anden; "
+            "opdater siden og prøv igen",
+            code="changed_meanwhile",
+        )

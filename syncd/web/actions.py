@@ -14,6 +14,7 @@ from syncd.domain.model import Mode
 from syncd.inputs import INT_MAX, day_in_window
 from syncd.store.coordination import MAX_REPEATS, BlockChange, Rehoused, RoomChange
 from syncd.store.errors import BookingError, InvalidError
+from syncd.store.rooms import Seen
 from syncd.web.deps import Coordinator, Dashboard, User, dashboard, safe_next, wants_json
 from syncd.web.edges import refusal
 
@@ -50,6 +51,19 @@ def _rehoused(d: Dashboard, items: tuple[Rehoused, ...]) -> str:
     return (" " + " ".join(parts)) if parts else ""
 
 
+def _seen(d: Dashboard, start: str, room_id: str) -> Seen | None:
+    """Where the page showed the conversation (none from an older page: no check)."""
+    if not start:
+        return None
+    try:
+        moment = datetime.fromisoformat(start)
+    except ValueError:
+        raise InvalidError("Ugyldigt tidspunkt for samtalens start") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=d.rt.zone)
+    return Seen(moment, room_id)
+
+
 def _changed(d: Dashboard, change: RoomChange, verb: str) -> str:
     return f"{change.reference} er {verb} {_room_name(d, change.room_id)}.{_rehoused(d, change.rehoused)}"
 
@@ -60,13 +74,16 @@ def pin(
     booking_id: str = Form(...),
     room_id: str = Form(""),
     reason: str = Form(""),
+    was_start: str = Form(""),
+    was_room: str = Form(""),
     back: str = Form(""),
     user: User = Coordinator,
 ) -> Response:
     return _respond(
         request,
         lambda d: _changed(
-            d, d.coordination().pin(booking_id, room_id or None, actor=user.actor, reason=reason),
+            d, d.coordination().pin(booking_id, room_id or None, actor=user.actor, reason=reason,
+                                    seen=_seen(d, was_start, was_room)),
             "låst til",
         ),
         back,
@@ -94,13 +111,16 @@ def move(
     booking_id: str = Form(...),
     room_id: str = Form(...),
     reason: str = Form(""),
+    was_start: str = Form(""),
+    was_room: str = Form(""),
     back: str = Form(""),
     user: User = Coordinator,
 ) -> Response:
     return _respond(
         request,
         lambda d: _changed(
-            d, d.coordination().move(booking_id, room_id, actor=user.actor, reason=reason),
+            d, d.coordination().move(booking_id, room_id, actor=user.actor, reason=reason,
+                                     seen=_seen(d, was_start, was_room)),
             "flyttet til",
         ),
         back,
@@ -115,20 +135,27 @@ def move_time(
     request: Request,
     booking_id: str = Form(...),
     start: str = Form(...),
+    room_id: str = Form(""),
     reason: str = Form(""),
+    was_start: str = Form(""),
+    was_room: str = Form(""),
     back: str = Form(""),
     user: User = Coordinator,
 ) -> Response:
     """A conversation dragged to another time: the caseworker's free time nearest to where it
     was dropped (same caseworker, type and mode), booked through the same rebooking as the API
-    (one transaction, a room found again, the citizen told through the event feed)."""
+    (one transaction, the citizen told through the event feed), in the room it was dropped on
+    (``room_id``, with the room move's checks) or, without one, a room the allocator finds."""
 
     def run(d: Dashboard) -> str:
         from syncd.store.coordination import check_reason
         from syncd.store.offers import OfferQuery, find_offers
 
-        check_reason(reason)
-        wanted = _local(d, start, "tidspunkt")
+        text = check_reason(reason)
+        seen = _seen(d, was_start, was_room)
+        coordination = d.coordination()
+        place = coordination.placer(room_id, reason=text) if room_id else None
+        wanted = _local(d, start, "flytningen")
         view = d.rt.bookings.get(booking_id)
         if view.status != "confirmed":
             raise InvalidError("Kun bekræftede samtaler kan flyttes")
@@ -149,7 +176,10 @@ def move_time(
                 "flyttet"
             )
         best = min(offers, key=lambda o: (abs((o.start - wanted).total_seconds()), o.start))
-        moved = d.rt.bookings.rebook(booking_id, best.offer_id, client=user.actor, staff=True)
+        moved = d.rt.bookings.rebook(
+            booking_id, best.offer_id, client=user.actor, staff=True, reason=text, seen=seen,
+            place=place,
+        )  # fmt: skip
         f = d.formats
         where = f" i {_room_name(d, moved.room_id)}" if moved.room_id else ""
         return f"{moved.reference} er flyttet til {f.long_day(moved.start)} kl. {f.hm(moved.start)}{where}."

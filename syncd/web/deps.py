@@ -86,6 +86,7 @@ class Dashboard:
                 "mode": MODES.get(c.mode, c.mode),
                 "time": f"{f.long_day(c.start)}, {f.hm(c.start)}–{f.hm(c.end)}",
                 "room": c.room_id or "",
+                "start": c.start.isoformat(),  # with the room: where the page saw it
                 "roomName": room.name if room else "Intet lokale",
                 "pinned": c.pinned,
                 "held": c.status == "held",

@@ -254,10 +254,12 @@
     data.set("csrf", csrf);
     data.set("booking_id", c.id);
     data.set("reason", "flyttet ved træk på oversigten");
+    data.set("was_start", c.start);  // where this page saw it: a stale page gets 409
+    data.set("was_room", c.room);
     data.set("back", location.pathname + location.search);
     let url = base + "/actions/move";
     if (start !== null) { url = base + "/actions/move-time"; data.set("start", start); }
-    else data.set("room_id", room);
+    data.set("room_id", room);  // the room dropped on, at the old or the new time
     try {
       const result = await post(url, data);
       say(result.body.message || `Fejl (${result.status})`, result.ok);
