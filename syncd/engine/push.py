@@ -271,6 +271,11 @@ class PushHub:
             row = rows.get(calendar_id)
             if row is None or row.subscription_id is None or calendar_id in vanished:
                 create.append(calendar_id)
+            elif row.state == "active" and row.fingerprint != self._fingerprint(calendar_id):
+                # push.public_url or push.client_state changed (or a row from before
+                # fingerprints): Graph would post to the old URL or with the old clientState.
+                log.info("push: settings changed; making a new subscription", calendar=calendar_id)
+                create.append(calendar_id)
             elif row.state == "active" and row.expires_at and row.expires_at > now:
                 if row.renew_requested or row.expires_at - now < renew_before:
                     renew.append(row)
@@ -379,6 +384,10 @@ class PushHub:
                 log.warning("push: could not delete leftover subscriptions", error=str(exc)[:300])
         return vanished
 
+    def _fingerprint(self, calendar_id: str) -> str:
+        made_with = f"{self.notification_url}\n{self._client_state(calendar_id)}"
+        return hashlib.sha256(made_with.encode()).hexdigest()
+
     def _client_state(self, calendar_id: str) -> str:
         return client_state(self.secret or "", calendar_id)
 
@@ -391,6 +400,7 @@ class PushHub:
                 row = PushSubscriptionRow(calendar_id=calendar_id, backend=self.backend)
                 s.add(row)
             row.subscription_id = sub_id
+            row.fingerprint = self._fingerprint(calendar_id)
             row.state = "active"
             row.expires_at = expires
             row.renew_requested = False

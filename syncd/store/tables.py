@@ -362,6 +362,9 @@ class PushSubscriptionRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     last_notification_at: Mapped[datetime | None]
     updated_at: Mapped[datetime | None]
+    # sha256 of the notificationUrl and clientState it was made with (Graph never returns the
+    # clientState): a different one after a config change means "make a new subscription".
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
 
 
 class PushHintRow(Base):

@@ -375,3 +375,55 @@ def test_a_refused_reauthorization_marks_the_calendar_broken(graph):
     assert row.retry_at is not None, "retries back off"
     assert not world.engine.push.healthy(lars)
     assert "BROKEN" in push_states(world.rt.config)[lars]
+
+
+@pytest.mark.parametrize("changed", ["client_state", "public_url"])
+def test_changing_the_client_state_or_public_url_makes_new_subscriptions(tmp_path, clock, changed):
+    """A rolling restart with a new secret or address (another replica alive, so the old
+    subscriptions are adopted, not deleted): each is replaced by one with the new settings."""
+    from syncd.api.app import create_app
+    from tests.engine.push_world import free_port, rebuild, serve_api
+    from tests.engine.world import open_world
+
+    port, port2 = free_port(), free_port()
+    push = {
+        "public_url": f"http://127.0.0.1:{port}",
+        "client_state": CLIENT_STATE,
+        "safety_poll_seconds": 3600,
+        "check_seconds": 0.3,
+    }
+    with open_world("graph", tmp_path, clock) as world:
+        sim = world.server.notifications
+        rebuild(world, push=push, sync={"poll_interval_seconds": 3600})
+        with serve_api(create_app(world.rt), port):
+            world.engine.start()
+            wait_for(lambda: all_active(world), 20, "subscriptions")
+            old = set(sim.subscriptions)
+            world.engine.push.close = lambda: None  # another replica lives on
+            world.engine.stop(timeout=10)
+        new = dict(push)
+        if changed == "client_state":
+            new["client_state"] = "rotated-secret-0123456789abcdefgh"
+        else:
+            new["public_url"] = f"http://127.0.0.1:{port2}"
+        rebuild(world, push=new, sync={"poll_interval_seconds": 3600})
+        with serve_api(create_app(world.rt), port2 if changed == "public_url" else port):
+            world.engine.start()
+            try:
+                wait_for(
+                    lambda: (
+                        not (set(sim.subscriptions) & old)
+                        and len(sim.subscriptions) == len(world.calendars)
+                        and all_active(world)
+                    ),
+                    20,
+                    "every subscription replaced",
+                )
+                assert {s.url for s in sim.subscriptions.values()} == {
+                    new["public_url"] + ENDPOINT_PATH
+                }
+                world.put("mette", "w1", "Selvbook", at(0, 9), at(0, 12))
+                wait_for(has_offers(world), 10, "offers through a notification")
+                assert not [d for d in sim.deliveries if d.status == 403]
+            finally:
+                world.engine.stop(timeout=10)
