@@ -32,12 +32,6 @@ def cmd_check(args: argparse.Namespace) -> int:
     if not _check_database(config):
         return 1
     problems = session_problem
-    for key in config.api.keys:
-        try:
-            key.resolved_hash()
-        except ConfigError as exc:
-            print(f"api key {key.name}: FAILED: {exc}")
-            problems += 1
     if config.backend.kind != "none":
         from syncd.checks import check_calendars
 

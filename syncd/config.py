@@ -102,6 +102,17 @@ class ApiConfig(_Strict):
     webhook_secret: str | None = None
     webhook_secret_env: str | None = None
 
+    @field_validator("keys")
+    @classmethod
+    def _distinct_names(cls, keys: tuple[ApiKey, ...]) -> tuple[ApiKey, ...]:
+        """A booking belongs to the key's name: two keys of one name would share bookings."""
+        seen: set[str] = set()
+        for key in keys:
+            if key.name in seen:
+                raise ValueError(f"two keys are named {key.name!r}; give each key its own name")
+            seen.add(key.name)
+        return keys
+
 
 def _time_zone(name: str) -> str:
     """An IANA time zone the machine knows (Europe/Copenhagen), checked when the file is read

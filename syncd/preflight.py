@@ -4,7 +4,7 @@ effects: nothing is created, migrated or written."""
 
 from __future__ import annotations
 
-from syncd.config import Config
+from syncd.config import Config, ConfigError
 from syncd.domain.model import Directory
 
 
@@ -12,7 +12,7 @@ def file_problems(config: Config) -> list[str]:
     """One line per problem, naming the configuration key."""
     from mappings.rules import RulesError, load_rules
 
-    problems = []
+    problems = key_problems(config)
     if config.sync.rules_file:
         try:
             load_rules(config.sync.rules_file)
@@ -23,6 +23,27 @@ def file_problems(config: Config) -> list[str]:
             directory_of(config)
         except Exception as exc:  # any fault of the file's content, said in one line
             problems.append(f"scenario: {_one_line(exc)}")
+    return problems
+
+
+def key_problems(config: Config) -> list[str]:
+    """Every API key's secret can be read, and no key is listed twice: the same secret under
+    two names (or with two sets of scopes) would make which one applies a matter of order."""
+    problems = []
+    first_of: dict[str, str] = {}
+    for key in config.api.keys:
+        where = f"api.keys[{key.name}]"
+        try:
+            digest = key.resolved_hash()
+        except ConfigError as exc:
+            problems.append(_one_line(exc) if str(exc).startswith(where) else f"{where}: {exc}")
+            continue
+        if digest in first_of:
+            problems.append(
+                f"{where}: the same key as api.keys[{first_of[digest]}]; list each key once"
+            )
+        else:
+            first_of[digest] = key.name
     return problems
 
 

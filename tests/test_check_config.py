@@ -7,12 +7,17 @@ from __future__ import annotations
 import pytest
 
 from syncd.cli import main
+from syncd.config import hash_api_key
 
 
 def write(tmp_path, text: str, name: str = "syncd.toml") -> str:
     path = tmp_path / name
     path.write_text(text)
     return str(path)
+
+
+def api_key(name: str, source: str, scopes: str = '["booking"]') -> str:
+    return f"[[api.keys]]\nname = '{name}'\n{source}\nscopes = {scopes}\n"
 
 
 BROKEN = [
@@ -34,6 +39,23 @@ BROKEN = [
     ('[sync]\nrules_file = "rules.toml"\n', "sync.rules_file", "rules.toml"),
     ('scenario = "missing-scenario.toml"\n', "scenario", "cannot read"),
     ('scenario = "scenario.toml"\n', "scenario", "scenario.toml"),
+    (
+        api_key("a", "hash = 'sha256:00'") + api_key("a", "hash = 'sha256:01'"),
+        "api.keys",
+        "named 'a'",
+    ),
+    (
+        api_key("a", "hash = 'sha256:00'") + api_key("b", "hash = 'sha256:00'", '["staff"]'),
+        "api.keys[b]",
+        "api.keys[a]",
+    ),
+    (
+        api_key("a", "key_file = 'k.txt'") + api_key("b", f"hash = '{hash_api_key('k' * 30)}'"),
+        "api.keys[b]",
+        "same key",
+    ),
+    (api_key("a", "key_env = 'SYNCD_TEST_UNSET_KEY'"), "api.keys[a]", "SYNCD_TEST_UNSET_KEY"),
+    (api_key("a", "key_file = 'missing-key.txt'"), "api.keys[a]", "missing-key.txt"),
 ]
 
 
@@ -41,6 +63,8 @@ BROKEN = [
 def test_check_on_a_broken_configuration_exits_2_naming_the_key(tmp_path, capsys, text, key, says):
     (tmp_path / "rules.toml").write_text("this is = = not toml")
     (tmp_path / "scenario.toml").write_text("[[nope\n")
+    (tmp_path / "k.txt").write_text("k" * 30 + "\n")
+    text = text.replace("'k.txt'", f"'{tmp_path / 'k.txt'}'")
     cfg = write(
         tmp_path, 'database_url = "sqlite:///never.db"\n' * ("database_url" not in text) + text
     )
@@ -59,6 +83,8 @@ def test_check_on_a_broken_configuration_exits_2_naming_the_key(tmp_path, capsys
 def test_run_refuses_the_same_with_exit_2(tmp_path, capsys, text, key, says):
     (tmp_path / "rules.toml").write_text("this is = = not toml")
     (tmp_path / "scenario.toml").write_text("[[nope\n")
+    (tmp_path / "k.txt").write_text("k" * 30 + "\n")
+    text = text.replace("'k.txt'", f"'{tmp_path / 'k.txt'}'")
     cfg = write(
         tmp_path, 'database_url = "sqlite:///never.db"\n' * ("database_url" not in text) + text
     )

@@ -38,8 +38,8 @@ def test_check_reports_missing_secret(tmp_path, capsys, monkeypatch):
         tmp_path,
         'database_url = "sqlite:///s.db"\n[[api.keys]]\nname = "j"\nkey_env = "NOPE_KEY"\n',
     )
-    assert main(["-c", cfg, "check"]) == 1
-    assert "NOPE_KEY is not set" in capsys.readouterr().out
+    assert main(["-c", cfg, "check"]) == 2  # a configuration problem, like run's
+    assert "api.keys[j]: environment variable NOPE_KEY is not set" in capsys.readouterr().err
 
 
 def test_hash_key(capsys):
