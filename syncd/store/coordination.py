@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -78,6 +78,7 @@ class BlockChange:
     end: datetime
     active: bool
     rehoused: tuple[Rehoused, ...] = ()
+    already: bool = False  # nothing to do: the block was released before
 
     @property
     def conflicts(self) -> list[Rehoused]:
@@ -364,9 +365,12 @@ class CoordinationService:
                 code="invalid_period",
             )
         now = self.clock()
+        if any(start.tzinfo is None or end.tzinfo is None for start, end in periods):
+            raise InvalidError("Tidspunkter skal have en tidszone", code="naive_time")
+        # As instants: two times with the same tzinfo compare by wall clock in Python, so a
+        # period across the hour summer time skips would pass with no length at all.
+        periods = [(start.astimezone(UTC), end.astimezone(UTC)) for start, end in periods]
         for start, end in periods:
-            if start.tzinfo is None or end.tzinfo is None:
-                raise InvalidError("Tidspunkter skal have en tidszone", code="naive_time")
             if end <= start:
                 raise InvalidError("Slutningen skal ligge efter starten", code="invalid_period")
             if end - start > MAX_BLOCK:
@@ -395,6 +399,20 @@ class CoordinationService:
         actor: str,
         reason: str,
     ) -> BlockChange:
+        if s.scalar(
+            select(RoomBlockRow.id).where(
+                RoomBlockRow.room_id == room_id,
+                RoomBlockRow.active,
+                RoomBlockRow.start == start,
+                RoomBlockRow.end == end,
+                RoomBlockRow.reason == reason,
+            )
+        ):
+            raise ConflictError(
+                f"{self._room_name(room_id)} er allerede blokeret i præcis den periode "
+                f"med samme begrundelse",
+                code="duplicate_block",
+            )
         block = RoomBlockRow(
             room_id=room_id,
             start=start,
@@ -452,8 +470,10 @@ class CoordinationService:
             block = s.get(RoomBlockRow, block_id)
             if block is None:
                 raise NotFoundError("Blokeringen findes ikke", code="block_not_found")
-            if not block.active:
-                return BlockChange(block.id, block.room_id, block.start, block.end, False)
+            if not block.active:  # idempotent: a second release changes nothing, and says so
+                return BlockChange(
+                    block.id, block.room_id, block.start, block.end, False, already=True
+                )
             block.active = False
             s.flush()
             room = self._room(block.room_id)

@@ -5,11 +5,13 @@ coordination service, which audits it under the signed-in user's name."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, Response
 
+from syncd.domain.holidays import is_closed
 from syncd.domain.model import Mode
 from syncd.inputs import INT_MAX, day_in_window
 from syncd.store.coordination import MAX_REPEATS, BlockChange, Rehoused, RoomChange
@@ -209,7 +211,15 @@ def _local(d: Dashboard, value: str, what: str) -> datetime:
         raise InvalidError(f"Ugyldigt tidspunkt for {what}") from None
     if not day_in_window(moment.date()):
         raise InvalidError(f"Tidspunktet for {what} skal ligge mellem år 2000 og 2099")
-    return moment.replace(tzinfo=d.rt.zone) if moment.tzinfo is None else moment
+    return _resolve(moment, d.rt.zone) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _resolve(wall: datetime, zone: ZoneInfo) -> datetime:
+    """A wall-clock time in ``zone`` as an instant (UTC). A time that does not exist (the hour
+    skipped when summer time starts) moves forward by the gap, 02:30 to 03:30, as the clock
+    does; a repeated one (autumn) is its first occurrence. In UTC, so that comparing two of
+    them compares instants, not wall clocks."""
+    return wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
 
 
 def _block_message(d: Dashboard, change: BlockChange, verb: str) -> str:
@@ -223,14 +233,15 @@ REPEATS = {"": "Gentages ikke", "workdays": "Hver hverdag", "weekly": "Hver uge"
 
 def _periods(
     d: Dashboard, start: str, end: str, repeat: str, until: str
-) -> list[tuple[datetime, datetime]]:
+) -> tuple[list[tuple[datetime, datetime]], list[date]]:
     """The block's periods: one, or one per working day / week up to and including ``until``
-    (wall-clock times kept across daylight saving changes)."""
+    (wall-clock times kept across daylight saving changes), and the days "every working day"
+    leaves out because the jobcentre is closed then (public holidays, closing days)."""
     first, last = _local(d, start, "start"), _local(d, end, "slut")
     if repeat not in REPEATS:
         raise InvalidError("Ukendt gentagelse")
     if not repeat:
-        return [(first, last)]
+        return [(first, last)], []
     try:
         stop = date.fromisoformat(until)
     except ValueError:
@@ -238,16 +249,25 @@ def _periods(
     if not day_in_window(stop):
         raise InvalidError("Sidste dag skal ligge mellem år 2000 og 2099")
     step = timedelta(days=7 if repeat == "weekly" else 1)
-    zone = d.rt.zone
+    zone, closing = d.rt.zone, d.rt.closing_days
     a, b = first.astimezone(zone).replace(tzinfo=None), last.astimezone(zone).replace(tzinfo=None)
-    periods = []
+    periods, skipped = [], []
     while a.date() <= stop:
-        if repeat == "weekly" or a.weekday() < 5:
-            periods.append((a.replace(tzinfo=zone), b.replace(tzinfo=zone)))
+        if repeat == "workdays" and a.weekday() < 5 and is_closed(a.date(), closing):
+            skipped.append(a.date())  # a public holiday or the jobcentre's closing day
+        elif repeat == "weekly" or a.weekday() < 5:
+            periods.append((_resolve(a, zone), _resolve(b, zone)))
         a, b = a + step, b + step
         if len(periods) > MAX_REPEATS:
             raise InvalidError(f"Højst {MAX_REPEATS} gentagelser")
-    return periods
+    return periods, skipped
+
+
+def _skipped(d: Dashboard, skipped: list[date]) -> str:
+    if not skipped:
+        return ""
+    days = ", ".join(d.formats.short_day(x) for x in skipped)
+    return f" Springer over lukkedage: {days}."
 
 
 def _blocks_message(d: Dashboard, changes: list[BlockChange], verb: str) -> str:
@@ -275,10 +295,9 @@ def block(
     user: User = Coordinator,
 ) -> Response:
     def run(d: Dashboard) -> str:
-        changes = d.coordination().block_periods(
-            room_id, _periods(d, start, end, repeat, until), actor=user.actor, reason=reason
-        )
-        return _blocks_message(d, changes, "blokeret")
+        periods, skipped = _periods(d, start, end, repeat, until)
+        changes = d.coordination().block_periods(room_id, periods, actor=user.actor, reason=reason)
+        return _blocks_message(d, changes, "blokeret") + _skipped(d, skipped)
 
     return _respond(request, run, back)
 
@@ -298,10 +317,10 @@ def block_preview(
     which conversations move where, and which would be left without a room."""
     d = dashboard(request)
     try:
+        periods, skipped = _periods(d, start, end, repeat, until)
         changes = d.coordination().block_periods(
-            room_id, _periods(d, start, end, repeat, until), actor=user.actor, reason=reason,
-            dry_run=True,
-        )  # fmt: skip
+            room_id, periods, actor=user.actor, reason=reason, dry_run=True
+        )
     except BookingError as exc:
         return refusal(exc.status, exc.message, exc.code)
     f = d.formats
@@ -318,14 +337,21 @@ def block_preview(
 
     moved = [line(r) for r in rehoused if r.room_id]
     lost = [line(r) for r in rehoused if r.room_id is None]
-    periods = len(changes)
+    count = len(changes)
     summary = (
-        f"{_room_name(d, room_id)} blokeres {periods} gang{'e' if periods > 1 else ''}: "
+        f"{_room_name(d, room_id)} blokeres {count} gang{'e' if count > 1 else ''}: "
         f"{len(moved)} samtale{'r' if len(moved) != 1 else ''} flyttes, "
-        f"{len(lost)} står uden lokale."
+        f"{len(lost)} står uden lokale.{_skipped(d, skipped)}"
     )
     return JSONResponse(
-        {"ok": True, "message": summary, "periods": periods, "moved": moved, "lost": lost}
+        {
+            "ok": True,
+            "message": summary,
+            "periods": count,
+            "moved": moved,
+            "lost": lost,
+            "skipped": [x.isoformat() for x in skipped],
+        }
     )
 
 
@@ -339,6 +365,12 @@ def release_block(
 ) -> Response:
     def run(d: Dashboard) -> str:
         change = d.coordination().release_block(block_id, actor=user.actor, reason=reason)
+        if change.already:
+            f = d.formats
+            return (
+                f"Blokeringen af {_room_name(d, change.room_id)} "
+                f"{f.stamp(change.start)}–{f.stamp(change.end)} var allerede frigivet."
+            )
         return _block_message(d, change, "ikke længere blokeret")
 
     return _respond(request, run, back)

@@ -3,11 +3,13 @@ another time in the room dropped on, the reason in the audit, and a stale page r
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from sqlalchemy import select
 
-from syncd.store.tables import AuditRow
+from syncd.store.tables import AuditRow, RoomBlockRow
 from tests.store.helpers import publish
-from tests.support.jobcentre import at
+from tests.support.jobcentre import CPH, at
 from tests.web.conftest import page_csrf, sign_in
 from tests.web.helpers import book, coordination, room_of
 
@@ -90,3 +92,61 @@ def test_two_coordinators_moving_the_same_conversation_the_second_is_told(server
             assert "ændret i mellemtiden" in r.json()["message"]
     assert room_of(web_rt, talk.id) == first
     assert web_rt.bookings.get(talk.id).start == at(0, 9)
+
+
+def _block(anne, path="/dashboard/actions/block", **form):
+    return anne.post(path, data={"csrf": page_csrf(anne)} | form, headers=FETCH)
+
+
+def test_a_block_in_the_hour_summer_time_skips_is_refused_not_stored_empty(server, web_rt):
+    with sign_in(server, "anne") as anne:
+        r = _block(anne, room_id="L1", start="2027-03-28T02:30", end="2027-03-28T03:30",
+                   reason="Vandskade")  # fmt: skip
+        assert r.status_code == 422, r.text
+        assert "Slutningen skal ligge efter starten" in r.json()["message"]
+        # Across the gap it is the hour that really passes: 01:30 CET to 03:30 CEST.
+        r = _block(anne, room_id="L1", start="2027-03-28T01:30", end="2027-03-28T03:30",
+                   reason="Vandskade")  # fmt: skip
+        assert r.status_code == 200, r.text
+    with web_rt.db.read() as s:
+        (blk,) = s.scalars(select(RoomBlockRow)).all()
+    assert blk.end - blk.start == timedelta(hours=1)
+
+
+def test_every_working_day_skips_public_holidays_and_says_so(server, web_rt):
+    form = {"room_id": "L1", "start": "2026-12-21T08:00", "end": "2026-12-21T12:00",
+            "reason": "Kursus", "repeat": "workdays", "until": "2027-01-04"}  # fmt: skip
+    with sign_in(server, "anne") as anne:
+        preview = _block(anne, "/dashboard/actions/block-preview", **form).json()
+        assert preview["skipped"] == ["2026-12-25", "2027-01-01"]
+        assert "Springer over lukkedage: fre 25/12, fre 1/1" in preview["message"]
+        assert preview["periods"] == 9
+        r = _block(anne, **form)
+        assert r.status_code == 200, r.text
+        assert "Springer over lukkedage: fre 25/12, fre 1/1" in r.json()["message"]
+    with web_rt.db.read() as s:
+        days = {b.start.astimezone(CPH).date() for b in s.scalars(select(RoomBlockRow))}
+    assert len(days) == 9 and date(2026, 12, 25) not in days and date(2027, 1, 1) not in days
+
+
+def test_the_same_block_twice_is_refused_and_a_second_release_says_so(server, web_rt):
+    form = {"room_id": "L1", "start": "2026-12-01T08:00", "end": "2026-12-01T12:00",
+            "reason": "Vandskade"}  # fmt: skip
+    with sign_in(server, "anne") as anne:
+        assert _block(anne, **form).status_code == 200
+        r = _block(anne, **form)
+        assert r.status_code == 409
+        assert "allerede blokeret i præcis den periode" in r.json()["message"]
+        assert _block(anne, **(form | {"reason": "Maling"})).status_code == 200  # another reason
+        with web_rt.db.read() as s:
+            block_id = s.scalars(select(RoomBlockRow.id)).first()
+        first = _block(anne, "/dashboard/actions/release-block", block_id=block_id)
+        assert first.status_code == 200 and "ikke længere blokeret" in first.json()["message"]
+        again = _block(anne, "/dashboard/actions/release-block", block_id=block_id)
+        assert again.status_code == 200
+        assert again.json()["message"] == (
+            "Blokeringen af Mødelokale L1 1/12 08:00–1/12 12:00 var allerede frigivet."
+        )
+    with web_rt.db.read() as s:
+        released = s.scalars(select(AuditRow).where(AuditRow.action == "room.unblocked")).all()
+    assert len(released) == 1
