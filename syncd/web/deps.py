@@ -6,6 +6,7 @@ from __future__ import annotations
 import hmac
 import json
 import secrets
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,6 +15,7 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from syncd.inputs import day_in_window
 from syncd.logs import get_logger
 from syncd.runtime import Runtime
 from syncd.store.coordination import CoordinationService
@@ -42,6 +44,20 @@ class Refused(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+def parse_day(value: str, what: str = "dato", label: str = "Datoen") -> date:
+    """A date from a query parameter (2026-12-01, or the ISO forms Python reads such as
+    2026-W49), inside the 2000-2099 window every door keeps, so that no page steps a day, week
+    or month past year 1 or 9999. The one place the dashboard reads a date: anything else is a
+    400 naming what was wrong, never a 500."""
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise Refused(400, f"Ugyldig {what}") from None
+    if not day_in_window(day):
+        raise Refused(400, f"{label} skal ligge mellem år 2000 og 2099")
+    return day
 
 
 class Dashboard:

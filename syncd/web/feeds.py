@@ -18,10 +18,9 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from mappings.privacy import redact_cpr
-from syncd.inputs import day_in_window
 from syncd.store import stats
 from syncd.store.tables import BookingRow, RoomAllocationRow, RoomBlockRow
-from syncd.web.deps import Dashboard, Refused, SignedIn, User, dashboard
+from syncd.web.deps import Dashboard, Refused, SignedIn, User, dashboard, parse_day
 from syncd.web.format import MODES
 
 router = APIRouter()
@@ -215,13 +214,13 @@ def site_feed(request: Request, site_id: str, token: str) -> Response:
 
 def _period(d: Dashboard, start: str | None, end: str | None) -> tuple[date, date]:
     today = d.rt.clock().astimezone(d.rt.zone).date()
-    try:
-        first = date.fromisoformat(start) if start else today - timedelta(days=today.weekday())
-        last = date.fromisoformat(end) if end else first + timedelta(days=6)
-    except ValueError:
-        raise Refused(400, "Ugyldig periode") from None
-    if not (day_in_window(first) and day_in_window(last)):
-        raise Refused(400, "Perioden skal ligge mellem år 2000 og 2099")
+    # Each end checked before any arithmetic on it (9999-12-31 + 6 days overflows).
+    first = (
+        parse_day(start, "periode", "Perioden")
+        if start
+        else today - timedelta(days=today.weekday())
+    )
+    last = parse_day(end, "periode", "Perioden") if end else first + timedelta(days=6)
     if last < first or (last - first).days > EXPORT_MAX_DAYS:
         raise Refused(400, f"Perioden skal være fra 1 til {EXPORT_MAX_DAYS} dage")
     return first, last

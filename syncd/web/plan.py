@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from syncd.domain.model import Mode
 from syncd.store import planning, stats
-from syncd.web.deps import Dashboard, Refused, SignedIn, User, dashboard
+from syncd.web.deps import Dashboard, Refused, SignedIn, User, dashboard, parse_day
 from syncd.web.feeds import live_since
 from syncd.web.format import FEATURES, MODES, MONTHS
 
@@ -115,10 +115,7 @@ def _params(request: Request) -> dict[str, str]:
 def _day(d: Dashboard, value: str | None) -> date:
     if not value:
         return d.rt.clock().astimezone(d.rt.zone).date()
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise Refused(400, "Ugyldig dato") from None
+    return parse_day(value)
 
 
 def _site(d: Dashboard, site: str | None) -> str:

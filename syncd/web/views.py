@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 from syncd.inputs import day_in_window
 from syncd.store import stats
 from syncd.web.charts import Item, bar_chart
-from syncd.web.deps import Dashboard, Refused, SignedIn, User, dashboard
+from syncd.web.deps import Dashboard, Refused, SignedIn, User, dashboard, parse_day
 from syncd.web.feeds import live_since
 from syncd.web.format import number, percent
 
@@ -62,13 +62,7 @@ def _site(d: Dashboard, site: str | None) -> str:
 def _day(d: Dashboard, value: str | None) -> date:
     if not value:
         return _today(d)
-    try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        raise Refused(400, "Ugyldig dato") from None
-    if not day_in_window(day):
-        raise Refused(400, "Datoen skal ligge mellem år 2000 og 2099")
-    return day
+    return parse_day(value)
 
 
 def _week(d: Dashboard, value: str | None) -> tuple[int, int]:

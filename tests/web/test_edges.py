@@ -47,6 +47,15 @@ def refused(r: httpx.Response, status: int = 400) -> str:
         ("/dashboard/export/allocations.csv", {"start": "9999-12-25", "end": "9999-12-31"}),
         ("/dashboard/export/utilisation.csv", {"start": "0001-01-01", "end": "0001-01-07"}),
         ("/dashboard/today", {"site": "lilleby\u0000"}),
+        ("/dashboard/plan", {"day": "0001-01-01"}),
+        ("/dashboard/plan", {"day": "9999-W52"}),
+        ("/dashboard/fragments/plan", {"day": "9999-12-31"}),
+        ("/dashboard/fragments/plan", {"day": "0001-01-01"}),
+        ("/dashboard/fragments/plan", {"day": "9999-W52"}),
+        ("/dashboard/export/allocations.csv", {"start": "9999-12-31"}),
+        ("/dashboard/export/utilisation.csv", {"start": "9999-W52"}),
+        ("/dashboard/export/self-booking.csv", {"start": "9999-12-31"}),
+        ("/dashboard/export/self-booking.csv", {"start": "9999-W52"}),
     ],
 )
 def test_dates_outside_the_window_and_nul_in_the_query_are_400(anne, path, params):
