@@ -47,6 +47,9 @@ log = logging.getLogger("connectors.graph.push")
 # includes/change-notifications-subscription-lifetime.md: Outlook event, 10,080 minutes.
 MAX_LIFETIME = timedelta(minutes=10_080)
 CHANGE_TYPES = "created,updated,deleted"
+# Graph posts notifications in small batches (a changeNotificationCollection of the changes
+# that piled up); it documents no maximum. More than this in one post is refused as malformed.
+MAX_NOTIFICATIONS = 200
 
 
 def parse_time(text: str) -> datetime:
@@ -189,9 +192,13 @@ def parse_notifications(body: bytes) -> list[Notice]:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"not JSON: {exc}") from None
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
     items = data.get("value") if isinstance(data, dict) else None
     if not isinstance(items, list):
         raise ValueError("no 'value' array of notifications")
+    if len(items) > MAX_NOTIFICATIONS:
+        raise ValueError(f"more than {MAX_NOTIFICATIONS} notifications in one post")
     notices = []
     for item in items:
         if not isinstance(item, dict) or not isinstance(item.get("subscriptionId"), str):
@@ -201,8 +208,12 @@ def parse_notifications(body: bytes) -> list[Notice]:
             Notice(
                 subscription_id=item["subscriptionId"],
                 client_state=state if isinstance(state, str) else None,
-                lifecycle=item.get("lifecycleEvent") or None,
-                change_type=item.get("changeType") or None,
+                lifecycle=_text(item.get("lifecycleEvent")),
+                change_type=_text(item.get("changeType")),
             )
         )
     return notices
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None

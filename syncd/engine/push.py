@@ -66,11 +66,19 @@ def client_state(secret: str, calendar_id: str) -> str:
     return hmac.new(secret.encode(), calendar_id.lower().encode(), hashlib.sha256).hexdigest()
 
 
+LIFECYCLE_REASONS = {
+    "missed": "missed",
+    "subscriptionRemoved": "removed",
+    "reauthorizationRequired": "reauthorize",
+}
+
+
 @dataclass
 class Received:
     accepted: int = 0
     rejected: int = 0
     unknown: int = 0
+    coalesced: int = 0  # accepted, but the calendar already had a hint waiting
 
 
 def receive_graph(rt: Runtime, body: bytes) -> Received:
@@ -82,38 +90,66 @@ def receive_graph(rt: Runtime, body: bytes) -> Received:
     secret = rt.config.push.resolved_client_state() or ""
     out = Received()
     now = rt.clock()
-    with rt.db.write() as s:
-        ids = {n.subscription_id for n in notices}
-        rows = {
-            r.subscription_id: r
-            for r in s.scalars(
-                select(PushSubscriptionRow).where(PushSubscriptionRow.subscription_id.in_(ids))
-            )
-        }
-        for notice in notices:
-            row = rows.get(notice.subscription_id)
-            if row is None:
-                out.unknown += 1
-                metrics.PUSH_NOTIFICATIONS.labels("graph", "unknown").inc()
-                continue
-            expected = client_state(secret, row.calendar_id)
-            if not secret or not hmac.compare_digest(expected, notice.client_state or ""):
-                out.rejected += 1
-                metrics.PUSH_NOTIFICATIONS.labels("graph", "rejected").inc()
-                log.warning(
-                    "push notification with a wrong clientState ignored", calendar=row.calendar_id
+    ids = {n.subscription_id for n in notices}
+    # A cheap read first: unknown ids (a forger's flood) and wrong clientStates never open a
+    # write transaction, so they cannot hold up the genuine notifications behind them.
+    with rt.db.read() as s:
+        known = (
+            {
+                sub_id: calendar_id
+                for sub_id, calendar_id in s.execute(
+                    select(
+                        PushSubscriptionRow.subscription_id, PushSubscriptionRow.calendar_id
+                    ).where(PushSubscriptionRow.subscription_id.in_(ids))
                 )
-                continue
-            reason = {
-                None: "changed",
-                "missed": "missed",
-                "subscriptionRemoved": "removed",
-                "reauthorizationRequired": "reauthorize",
-            }.get(notice.lifecycle, "changed")
-            metrics.PUSH_NOTIFICATIONS.labels("graph", notice.lifecycle or "change").inc()
-            s.add(PushHintRow(calendar_id=row.calendar_id, reason=reason, received_at=now))
-            row.last_notification_at = now
-            out.accepted += 1
+            }
+            if ids
+            else {}
+        )
+    hints: dict[tuple[str, str], str] = {}  # (calendar, reason) -> subscription id
+    for notice in notices:
+        calendar_id = known.get(notice.subscription_id)
+        if calendar_id is None:
+            out.unknown += 1
+            metrics.PUSH_NOTIFICATIONS.labels("graph", "unknown").inc()
+            continue
+        expected = client_state(secret, calendar_id)
+        if not secret or not hmac.compare_digest(expected, notice.client_state or ""):
+            out.rejected += 1
+            metrics.PUSH_NOTIFICATIONS.labels("graph", "rejected").inc()
+            log.warning("push notification with a wrong clientState ignored", calendar=calendar_id)
+            continue
+        reason = LIFECYCLE_REASONS.get(notice.lifecycle or "", "changed")
+        metrics.PUSH_NOTIFICATIONS.labels(
+            "graph", notice.lifecycle if reason != "changed" else "change"
+        ).inc()
+        hints.setdefault((calendar_id, reason), notice.subscription_id)
+        out.accepted += 1
+    if hints:
+        calendars = {c for c, _ in hints}
+        with rt.db.write() as s:
+            # Coalesce: a calendar whose sync is already asked for needs no second hint (a
+            # replayed or duplicated notification costs nothing); lifecycle hints are kept.
+            pending = {
+                (c, r)
+                for c, r in s.execute(
+                    select(PushHintRow.calendar_id, PushHintRow.reason).where(
+                        PushHintRow.calendar_id.in_(calendars)
+                    )
+                )
+            }
+            pending_calendars = {c for c, _ in pending}
+            for (calendar_id, reason), _sub in hints.items():
+                if (calendar_id, reason) in pending or (
+                    reason == "changed" and calendar_id in pending_calendars
+                ):
+                    out.coalesced += 1
+                    continue
+                s.add(PushHintRow(calendar_id=calendar_id, reason=reason, received_at=now))
+            for row in s.scalars(
+                select(PushSubscriptionRow).where(PushSubscriptionRow.calendar_id.in_(calendars))
+            ):
+                row.last_notification_at = now
     engine = rt.extras.get("engine")
     if out.accepted and engine is not None and getattr(engine, "push", None) is not None:
         engine.push.wake.set()

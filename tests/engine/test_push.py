@@ -427,3 +427,91 @@ def test_changing_the_client_state_or_public_url_makes_new_subscriptions(tmp_pat
                 assert not [d for d in sim.deliveries if d.status == 403]
             finally:
                 world.engine.stop(timeout=10)
+
+
+@pytest.fixture
+def quiet_receiver(tmp_path, clock):
+    """A runtime with one known subscription and no engine draining the hints."""
+    from syncd.engine.push import client_state
+    from syncd.store.tables import PushSubscriptionRow
+    from tests.engine.push_world import rebuild
+    from tests.engine.world import open_world
+
+    push = {"public_url": "http://127.0.0.1:9", "client_state": CLIENT_STATE}
+    with open_world("graph", tmp_path, clock) as world:
+        rebuild(world, push=push, sync={"poll_interval_seconds": 3600})
+        mette = world.calendar("mette")
+        with world.rt.db.write() as s:
+            s.add(
+                PushSubscriptionRow(
+                    calendar_id=mette,
+                    backend="graph",
+                    subscription_id="sub-mette",
+                    state="active",
+                    renew_requested=False,
+                    failures=0,
+                )
+            )
+        yield (
+            world,
+            {"subscriptionId": "sub-mette", "clientState": client_state(CLIENT_STATE, mette)},
+        )
+
+
+def test_replayed_notifications_coalesce_into_one_hint(quiet_receiver):
+    from sqlalchemy import func, select
+
+    from syncd.engine.push import receive_graph
+    from syncd.store.tables import PushHintRow
+
+    world, genuine = quiet_receiver
+    body = json.dumps({"value": [dict(genuine, changeType="updated")] * 3}).encode()
+    results = [receive_graph(world.rt, body) for _ in range(100)]
+    assert all(r.accepted == 3 for r in results)
+    missed = json.dumps({"value": [dict(genuine, lifecycleEvent="missed")]}).encode()
+    receive_graph(world.rt, missed)
+    with world.rt.db.read() as s:
+        reasons = sorted(s.scalars(select(PushHintRow.reason)))
+        assert s.scalar(select(func.count()).select_from(PushHintRow)) == 2
+    assert reasons == ["changed", "missed"], "one sync asked for, the resync kept"
+
+
+def test_unknown_subscription_ids_never_open_a_write_transaction(quiet_receiver):
+    from syncd.engine.push import receive_graph
+
+    world, genuine = quiet_receiver
+    writes = []
+    real_write = world.rt.db.write
+
+    def counting_write(*args, **kwargs):
+        writes.append(1)
+        return real_write(*args, **kwargs)
+
+    world.rt.db.write = counting_write
+    flood = {"value": [{"subscriptionId": f"x{i}", "clientState": "guess"} for i in range(200)]}
+    result = receive_graph(world.rt, json.dumps(flood).encode())
+    assert result.unknown == 200 and not writes
+    forged = {"value": [dict(genuine, clientState="guess")]}
+    assert receive_graph(world.rt, json.dumps(forged).encode()).rejected == 1 and not writes
+    receive_graph(world.rt, json.dumps({"value": [genuine]}).encode())
+    assert writes, "a verified notification is recorded"
+
+
+def test_the_endpoint_refuses_big_deep_or_odd_posts_cheaply(graph):
+    world, api = graph
+    sub = world.server.notifications.of(world.calendar("mette"))[0]
+    url = api + ENDPOINT_PATH
+
+    def chunks():
+        for _ in range(600):  # 60 MB if it were read to the end; no Content-Length
+            yield b" " * 100_000
+
+    assert httpx.post(url, content=chunks(), timeout=30).status_code == 413
+    assert httpx.post(url, content=b" " * 300_000).status_code == 413
+    nested = b'{"value": [' + b"[" * 50_000 + b"]" * 50_000 + b"]}"
+    assert httpx.post(url, content=nested).status_code == 400
+    many = {"value": [{"subscriptionId": f"x{i}", "clientState": "g"} for i in range(201)]}
+    assert httpx.post(url, content=json.dumps(many)).status_code == 400
+    odd = {"value": [{"subscriptionId": sub.id, "clientState": sub.client_state}]}
+    odd["value"][0]["lifecycleEvent"] = ["missed"]
+    assert httpx.post(url, content=json.dumps(odd)).status_code == 202
