@@ -42,6 +42,9 @@ log = logging.getLogger("connectors.ews.push")
 EVENT_TYPES = ("CreatedEvent", "DeletedEvent", "ModifiedEvent", "MovedEvent", "CopiedEvent")
 MAX_PER_CONNECTION = 200
 STREAM_SESSIONS = 16  # HTTP sessions kept for streaming on top of the request budget
+SHORT_CONNECTION = 1.0  # seconds: a connection closed sooner, with nothing sent, is "short"
+SHORT_BACKOFF_MAX = 30.0  # seconds between reopening connections that keep closing at once
+SHORT_BROKEN = 3  # short connections in a row before the mailboxes are polled meanwhile
 
 
 class _Connection:
@@ -174,28 +177,48 @@ class EWSPushConnector(EWSConnector):
     def _stream(self, conn: _Connection, listener: PushListener, stop: threading.Event) -> None:
         anchor = min(conn.ids.values())
         failures = 0
+        short = 0  # connections in a row that the server closed at once
         while not stop.is_set() and self._current(conn):
             try:
+                opened, delivered = time.monotonic(), False
                 service = GetStreamingEvents(account=self._account(anchor))
                 for note in service.call(
                     subscription_ids=list(conn.ids), connection_timeout=self.connection_minutes
                 ):
                     if isinstance(note, Exception):
                         raise note
-                    failures = 0
+                    failures, delivered = 0, True
                     mailbox = conn.ids.get(note.subscription_id or "")
                     if mailbox is not None and note.events:
                         listener.changed(mailbox)
                     if stop.is_set() or not self._current(conn):
                         return
-                failures = 0  # closed at ConnectionTimeout: open the next one at once
+                failures = 0
+                if delivered or time.monotonic() - opened >= SHORT_CONNECTION:
+                    if short >= SHORT_BROKEN:  # it works again: look at what was missed
+                        for mailbox in conn.ids.values():
+                            listener.status(mailbox, "active")
+                            listener.changed(mailbox, "missed")
+                    short = 0
+                    continue  # closed at ConnectionTimeout: open the next one at once
+                # Closed before anything came: reopening at once would hammer the server
+                # (a throttling policy or proxy cutting streams). Back off; after a few in a
+                # row the mailboxes are polled meanwhile.
+                short += 1
+                if short == SHORT_BROKEN:
+                    for mailbox in conn.ids.values():
+                        listener.status(mailbox, "broken", "streaming connections close at once")
+                if stop.wait(min(SHORT_BACKOFF_MAX, 0.5 * 2 ** (short - 1))):
+                    return
             except ErrorSubscriptionNotFound as exc:
                 if stop.is_set():
                     return
-                # Which of the ids is gone is in the message; subscribe the whole group anew.
+                # exchangelib names the lost ids in the message ("(subscription IDs: [...])"):
+                # only those mailboxes subscribe again; the rest keep their subscriptions.
+                lost = {m for sub_id, m in conn.ids.items() if sub_id in str(exc)}
                 log.info("EWS: streaming subscription lost, subscribing again: %s", exc)
                 with self._watch_lock:
-                    self._stale.update(conn.ids.values())
+                    self._stale.update(lost or conn.ids.values())
                 return
             except (EWSError, OSError, ConnectorError) as exc:
                 if stop.is_set() or not self._current(conn):

@@ -212,7 +212,7 @@ def test_ews_lost_subscription_is_renewed_and_nothing_is_missed(tmp_path, clock)
 
 def test_ews_connections_are_reopened_when_the_server_closes_them(tmp_path, clock):
     def short(server):
-        server.streams.minute = 0.3  # every connection closes after 0.3 s
+        server.streams.minute = 1.5  # every connection closes after 1.5 s
 
     with live_daemon(
         "ews", tmp_path, clock, push_extra={"ews_connection_minutes": 1}, prepare=short
@@ -515,3 +515,44 @@ def test_the_endpoint_refuses_big_deep_or_odd_posts_cheaply(graph):
     odd = {"value": [{"subscriptionId": sub.id, "clientState": sub.client_state}]}
     odd["value"][0]["lifecycleEvent"] = ["missed"]
     assert httpx.post(url, content=json.dumps(odd)).status_code == 202
+
+
+def test_ews_streams_that_close_at_once_back_off_and_poll(tmp_path, clock):
+    def instant(server):
+        server.streams.minute = 0.0  # every connection closes as soon as it is opened
+
+    with live_daemon(
+        "ews",
+        tmp_path,
+        clock,
+        poll_seconds=0.3,
+        push_extra={"ews_connection_minutes": 1},
+        prepare=instant,
+    ) as (world, _):
+        streams = world.server.streams
+        mette = world.calendar("mette")
+        wait_for(
+            lambda: (row := subscriptions(world).get(mette)) is not None and row.state == "broken",
+            15,
+            "the mailboxes reported broken (polled) after a few instant closes",
+        )
+        assert streams.connections_opened <= 6, "reopened with back-off, not in a tight loop"
+        assert not world.engine.push.healthy(mette)
+        world.put("mette", "w1", "Selvbook", at(0, 9), at(0, 12))
+        wait_for(has_offers(world), 10, "offers through polling")
+
+
+def test_ews_one_lost_subscription_resubscribes_only_that_mailbox(tmp_path, clock):
+    with live_daemon("ews", tmp_path, clock) as (world, _):
+        wait_for(lambda: all_active(world), 20, "streaming subscriptions")
+        streams = world.server.streams
+        wait_for(lambda: streams.connections_opened >= 1, 10, "a streaming connection")
+        mette = world.calendar("mette")
+        old = streams.of(mette)[0].id
+        before = {op: len(world.server.requests(op)) for op in ("Subscribe", "Unsubscribe")}
+        streams.expire(mette)
+        world.put("mette", "w1", "Selvbook", at(0, 9), at(0, 12))
+        wait_for(lambda: [s for s in streams.of(mette) if s.id != old], 10, "a new subscription")
+        wait_for(has_offers(world), 10, "offers after subscribing again")
+        assert len(world.server.requests("Subscribe")) - before["Subscribe"] == 1
+        assert len(world.server.requests("Unsubscribe")) - before["Unsubscribe"] <= 1
