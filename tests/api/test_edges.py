@@ -137,7 +137,22 @@ def test_unknown_path_and_wrong_method_are_in_the_envelope(api):
     refused(api.put("/api/v1/holds"), 405, "method_not_allowed")
 
 
-CPR_FORMS = ["311299-9876", "010190.1234", "010190/1234", "01.01.90-1234", "01 01 90 1234"]
+CPR_FORMS = [
+    "311299-9876",
+    "010190.1234",
+    "010190/1234",
+    "01.01.90-1234",
+    "01 01 90 1234",
+    # as word processors and careful typists write them
+    "010190\u20131234",
+    "010190\u20101234",
+    "010190\u00a01234",
+    "010190_1234",
+    "01:01:90:1234",
+    "01.01.1990-1234",
+    "01-01-1990-1234",
+    "0 1 0 1 9 0 1 2 3 4",
+]
 
 
 @pytest.mark.parametrize("cpr", CPR_FORMS)

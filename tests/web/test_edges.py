@@ -91,7 +91,18 @@ def test_form_errors_are_a_clear_4xx(anne, action, fields):
     assert "[{" not in r.text  # not FastAPI's raw list of errors
 
 
-@pytest.mark.parametrize("cpr", ["010190.1234", "010190/1234", "01.01.90-1234"])
+@pytest.mark.parametrize(
+    "cpr",
+    [
+        "010190.1234",
+        "010190/1234",
+        "01.01.90-1234",
+        "010190\u20131234",
+        "010190\u200b1234",
+        "01.01.1990-1234",
+        "0 1 0 1 9 0 1 2 3 4",
+    ],
+)
 def test_written_forms_of_a_cpr_number_are_refused_in_reasons(anne, cpr):
     r = anne.post(
         "/dashboard/actions/block",
