@@ -28,6 +28,7 @@ from syncd.web.format import Formats
 log = get_logger("syncd.notices")
 NOTICE_LOCK = 4807311  # PostgreSQL advisory lock: one replica sends notices
 SUMMARY_DAYS = 14
+MAX_DAY_LINKS = 7  # a notice about more days links the first seven
 
 
 class NoticeWatcher:
@@ -55,6 +56,7 @@ class NoticeWatcher:
     def run_once(self) -> list[Notice]:
         """Find what happened since the last round and send it; returns what was sent."""
         found: dict[tuple[str, str], list[str]] = defaultdict(list)
+        days: dict[tuple[str, str], set[date]] = defaultdict(set)
         with self.rt.db.read() as s:
             for row in s.scalars(
                 select(EventFeedRow)
@@ -65,6 +67,7 @@ class NoticeWatcher:
                 if booking is not None and booking.status == "confirmed":
                     site = self._site(booking, row.payload.get("room"))
                     found[(site, "room_lost")].append(self._lost_line(booking, row.payload))
+                    days[(site, "room_lost")].add(self._day(booking))
             self.feed_after = s.scalar(select(func.max(EventFeedRow.id))) or self.feed_after
             for audit in s.scalars(
                 select(AuditRow)
@@ -75,6 +78,7 @@ class NoticeWatcher:
                 if booking is not None:
                     site = self._site(booking, audit.room_id)
                     found[(site, "room_declined")].append(self._declined_line(booking, audit))
+                    days[(site, "room_declined")].add(self._day(booking))
             self.audit_after = s.scalar(select(func.max(AuditRow.id))) or self.audit_after
             threshold = self.notifier.config.failing_write_attempts
             for entry, booking in s.execute(
@@ -88,7 +92,10 @@ class NoticeWatcher:
                 self.told_outbox.add(entry.id)
                 site = self._site(booking, None)
                 found[(site, "write_failing")].append(self._failing_line(booking, entry))
-        notices = [self._notice(site, kind, lines) for (site, kind), lines in found.items()]
+        notices = [
+            self._notice(site, kind, lines, days[(site, kind)])
+            for (site, kind), lines in found.items()
+        ]
         notices += self._summaries()
         if not notices or not self._may_send():
             return []
@@ -147,7 +154,20 @@ class NoticeWatcher:
     def _link(self, path: str) -> str:
         return f"\n\nSe dashboardet: {self.dashboard_url}{path}\n" if self.dashboard_url else "\n"
 
-    def _notice(self, site_id: str, kind: str, lines: list[str]) -> Notice:
+    def _day(self, booking: BookingRow) -> date:
+        return booking.start.astimezone(self.rt.zone).date()
+
+    def _day_links(self, site_id: str, days: set[date]) -> str:
+        """The dashboard on each day the notice is about (the day a coordinator must fix)."""
+        if not self.dashboard_url or not days:
+            return self._link(f"/today?site={site_id}")
+        shown = sorted(days)[:MAX_DAY_LINKS]
+        urls = [f"{self.dashboard_url}/today?site={site_id}&day={d.isoformat()}" for d in shown]
+        if len(urls) == 1:
+            return f"\n\nSe dashboardet: {urls[0]}\n"
+        return "\n\nSe dashboardet:\n" + "\n".join(f"  {u}" for u in urls) + "\n"
+
+    def _notice(self, site_id: str, kind: str, lines: list[str], days: set[date]) -> Notice:
         site = self.rt.index.sites.get(site_id)
         place = site.name if site else site_id
         n = len(lines)
@@ -168,8 +188,10 @@ class NoticeWatcher:
                 "igen. Se Driftsstatus, eller bed it-afdelingen se på fejlen.",
             ),
         }[kind]
-        path = "/operations" if kind == "write_failing" else f"/today?site={site_id}"
-        body = f"{intro}\n\n" + "\n".join(lines) + self._link(path)
+        link = (
+            self._link("/operations") if kind == "write_failing" else self._day_links(site_id, days)
+        )
+        body = f"{intro}\n\n" + "\n".join(lines) + link
         return Notice(site_id, kind, subject, body)
 
     # -- the morning summary -------------------------------------------------------------------
@@ -214,7 +236,7 @@ class NoticeWatcher:
         ]
         lines += _listed("Uden lokale", roomless, f)
         lines += _listed("Konflikter", other, f)
-        body = "\n".join(lines) + self._link(f"/today?site={site_id}")
+        body = "\n".join(lines) + self._link(f"/today?site={site_id}&day={day.isoformat()}")
         return Notice(site_id, "daily_summary", f"Dagens lokaler · {site.name}", body)
 
     # -- internals -----------------------------------------------------------------------------

@@ -118,9 +118,11 @@ def test_room_lost_declined_and_failing_writes_reach_the_coordinator(rt, smtp):
     lost = next(m for m in messages.values() if "uden lokale" in m["Subject"])
     assert lost["To"] == TO and lost["Auto-Submitted"] == "auto-generated"
     assert victim.reference in body(lost) and "Mødelokale L9" in body(lost)
-    assert "https://x/d/today?site=lilleby" in body(lost)
+    # The link opens the day the conversation lost its room, not today.
+    assert "Se dashboardet: https://x/d/today?site=lilleby&day=2026-12-01" in body(lost)
     declined = next(m for m in messages.values() if "afslog" in m["Subject"])
     assert other.reference in body(declined) and "Lokalet er optaget" in body(declined)
+    assert "https://x/d/today?site=lilleby&day=2026-12-01" in body(declined)
     failing = next(m for m in messages.values() if "Kalenderopdatering" in m["Subject"])
     assert talks[1].reference in body(failing) and "HTTP 503" in body(failing)
     for _, m in inbox.messages:

@@ -4,6 +4,7 @@ service like every other change."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
@@ -57,11 +58,17 @@ class Filters:
         if self.q:
             needle = self.q.casefold().strip()
             haystack = [c.reference, c.caseworker_name, c.caseworker_id]
-            if room is not None:
-                haystack += [room.id, room.name]
-            if not any(needle in h.casefold() for h in haystack):
+            if not any(needle in h.casefold() for h in haystack) and not (
+                room is not None and room_matches(needle, room)
+            ):
                 return False
         return True
+
+
+def room_matches(needle: str, room: Room) -> bool:
+    """A room by whole words of its id or name: "L1" finds L1, never L10 or L11."""
+    word = re.compile(rf"(?<!\w){re.escape(needle.casefold().strip())}(?!\w)")
+    return any(word.search(text.casefold()) for text in (room.id, room.name))
 
 
 @dataclass

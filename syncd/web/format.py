@@ -86,7 +86,13 @@ class Formats:
             "feature": lambda f: FEATURES.get(f, f),
             "action": lambda a: ACTIONS.get(a, a),
             "actor": actor,
+            "samtaler": lambda n: plural(n, "samtale", "samtaler"),
         }
+
+
+def plural(n: int, one: str, many: str) -> str:
+    """1 samtale, 0 or 2 samtaler."""
+    return f"{n} {one if n == 1 else many}"
 
 
 def number(value: float | None, digits: int = 1) -> str:

@@ -17,7 +17,7 @@ from syncd.store import stats
 from syncd.web.charts import Item, bar_chart
 from syncd.web.deps import Dashboard, Refused, SignedIn, User, dashboard, parse_day
 from syncd.web.feeds import live_since
-from syncd.web.format import number, percent
+from syncd.web.format import number, percent, plural
 
 router = APIRouter()
 ATTENTION_DAYS = 14
@@ -205,7 +205,7 @@ def utilisation_context(d: Dashboard, site_id: str, year: int, week: int) -> dic
         [
             Item(
                 fmt.short_day(u.day), u.peak, str(u.peak),
-                f"{fmt.long_day(u.day)}: højst {u.peak} samtaler ad gangen"
+                f"{fmt.long_day(u.day)}: højst {plural(u.peak, 'samtale', 'samtaler')} ad gangen"
                 + (f" kl. {fmt.hm(u.peak_at)}" if u.peak_at else ""),
                 ref=u.rooms_available, ref_title=f"{u.rooms_available} lokaler ledige",
                 css="over" if u.peak > u.rooms_available else "",
@@ -294,7 +294,7 @@ def self_booking_context(d: Dashboard, site_id: str, year: int, week: int) -> di
         [
             Item(
                 f"uge {f.week}", (f.share_self_booked or 0) * 100, percent(f.share_self_booked),
-                f"Uge {f.week}: {f.self_booked} af {f.booked} samtaler selvbooket",
+                f"Uge {f.week}: {f.self_booked} af {plural(f.booked, 'samtale', 'samtaler')} selvbooket",
                 css="current" if (f.year, f.week) == (year, week) else "",
             )
             for f in trend

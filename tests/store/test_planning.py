@@ -67,3 +67,15 @@ def test_block_dry_run_changes_nothing(rt):
     with rt.db.read() as s:
         assert s.scalar(select(func.count()).select_from(RoomBlockRow)) == 0
         assert s.scalar(select(func.count()).select_from(AuditRow)) == audits
+
+
+def test_room_search_matches_whole_words_not_substrings():
+    from syncd.domain.model import Room
+
+    l1 = Room("L1", "s", "Mødelokale L1", 4)
+    l10 = Room("L10", "s", "Mødelokale L10", 4)
+    assert planning.room_matches("l1", l1)
+    assert not planning.room_matches("l1", l10)
+    assert planning.room_matches("L10", l10)
+    assert planning.room_matches("mødelokale l10", l10)
+    assert not planning.room_matches("lokale", l10)

@@ -56,7 +56,7 @@ def test_sign_in_and_a_new_booking_appears_without_reload(server, web_rt, contex
     expect(block).to_be_visible()
     expect(block).to_contain_text("Mette Hansen")
     expect(block).to_contain_text(talk.reference)
-    expect(page.locator("#timeline .chips")).to_contain_text("1 samtaler med lokale")
+    expect(page.locator("#timeline .chips")).to_contain_text("1 samtale med lokale")
     expect(page.locator("#audit")).to_contain_text("bookede")
     assert page.evaluate("window.__notReloaded") is True
     assert "citizen-secret-77" not in page.content()

@@ -11,7 +11,7 @@ from syncd.store.tables import AuditRow, RoomBlockRow
 from tests.store.helpers import publish
 from tests.support.jobcentre import CPH, at
 from tests.web.conftest import page_csrf, sign_in
-from tests.web.helpers import book, coordination, room_of
+from tests.web.helpers import book, coordination, open_tuesday, room_of
 
 FETCH = {"X-Requested-With": "fetch"}
 DRAG = "flyttet ved træk på oversigten"
@@ -150,3 +150,22 @@ def test_the_same_block_twice_is_refused_and_a_second_release_says_so(server, we
     with web_rt.db.read() as s:
         released = s.scalars(select(AuditRow).where(AuditRow.action == "room.unblocked")).all()
     assert len(released) == 1
+
+
+def test_one_conversation_is_one_samtale_in_the_plan(server, web_rt):
+    open_tuesday(web_rt, "mette")
+    book(web_rt, "mette", at(0, 9))
+    with sign_in(server, "anne") as anne:
+        for view in ("week", "month"):
+            page = anne.get(f"/dashboard/plan?view={view}&day=2026-12-01").text
+            assert "1 samtaler" not in page
+            assert "<h2>1 samtale</h2>" in page
+        month = anne.get("/dashboard/plan?view=month&day=2026-12-01").text
+        assert 'aria-label="tirsdag 1. december 2026: 1 samtale"' in month
+        assert '<span class="n">1 samtale</span>' in month
+        r = anne.post(
+            "/dashboard/actions/move-time",
+            data={"csrf": page_csrf(anne), "booking_id": "x", "start": "i morgen"},
+            headers=FETCH,
+        )
+        assert r.json()["message"] == "Ugyldigt tidspunkt for flytningen"
