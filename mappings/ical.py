@@ -319,7 +319,7 @@ class _Parser:
             categories=_categories(event),
             location=_text(event.get("LOCATION")),
             description=_text(event.get("DESCRIPTION")),
-            external_id=_text(event.get(self.external_id_prop)).strip() or None,
+            external_id=_own_id(_text(event.get(self.external_id_prop)).strip(), uid),
             rrule=rrule,
             exdates=self._date_list(event, index, "EXDATE"),
             rdates=rdates,
@@ -677,3 +677,10 @@ def _refuse_cpr(draft: EventDraft) -> None:
         if contains_cpr(value):
             # The message names the field only: repeating the number would leak it into logs.
             raise ValueError(f"refusing to render: EventDraft.{name} contains a CPR number")
+
+
+def _own_id(marked: str, uid: str) -> str | None:
+    """Our external id only where the UID is the one we gave the event. A calendar client's
+    copy of our event gets a new UID but keeps every other property, ours too: that copy is the
+    caseworker's own item (busy time), never ours to change or delete."""
+    return marked if marked and marked == uid else None

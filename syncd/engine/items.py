@@ -3,7 +3,7 @@ without asking the server again) and their meaning for publishing (windows and b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -109,6 +109,12 @@ def interpret(
     busy: list[Interval] = []
     if is_ours(item):
         return Meaning(windows, busy)
+    if item.external_id:  # a property of our name, but no id of ours: somebody's copy
+        item = replace(
+            item,
+            external_id=None,
+            overrides=tuple(replace(o, external_id=None) for o in item.overrides),
+        )
     for occ in expand(item, horizon[0], horizon[1], zone=zone):
         source = occ.source or item
         c = classify(source, rules, type_titles)

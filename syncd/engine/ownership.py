@@ -38,10 +38,13 @@ def booking_for_external_id(external_id: str) -> str | None:
 
 
 def is_ours(item: CalendarItem) -> bool:
-    return bool(item.external_id) or item.uid.startswith(PREFIX)
+    return our_id(item) is not None
 
 
 def our_id(item: CalendarItem) -> str | None:
-    if item.external_id:
-        return item.external_id
-    return item.uid if item.uid.startswith(PREFIX) else None
+    """Our external id on an item, or None. Only ids of our own form count: a copy that kept
+    the property under another value is somebody else's item."""
+    for candidate in (item.external_id, item.uid):
+        if candidate and booking_for_external_id(candidate):
+            return candidate
+    return None

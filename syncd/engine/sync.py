@@ -27,6 +27,7 @@ from syncd.engine.items import interpret, item_from_json, item_to_json
 from syncd.engine.leases import Leases
 from syncd.engine.ownership import booking_for_external_id, our_id
 from syncd.engine.targets import Target
+from syncd.logs import get_logger
 from syncd.runtime import Runtime
 from syncd.store import readback
 from syncd.store.journal import audit, enqueue_calendar_sync
@@ -40,6 +41,8 @@ from syncd.store.tables import (
     QuarantineRow,
     SyncStateRow,
 )
+
+log = get_logger("syncd.sync")
 
 
 @dataclass
@@ -171,9 +174,18 @@ class CalendarSync:
             self._save_state(s, target, changes.token, marker, now)
             crash_point("sync.before_commit", target.calendar_id)
         crash_point("sync.after_commit", target.calendar_id)
-        for ext in strays:
-            # Ours, but the store has no such booking at all: nothing else can remove it.
-            self.connector.delete_event(target.calendar_id, ext)
+        if strays:
+            # Our form, but a booking this store has never known. A crash cannot leave one (the
+            # booking is committed before any calendar write), so the events come from another
+            # store: a mistyped database path, a restored backup, a test install on production
+            # calendars. Deleting them would take real bookings out of the calendars (and make
+            # the right store read them as the caseworker's deletions), so they are left alone.
+            log.warning(
+                "events of bookings this store does not know; left untouched",
+                calendar=target.calendar_id,
+                count=len(strays),
+                examples=sorted(strays)[:3],
+            )
         with self._checked_lock:
             self._checked.add(target.calendar_id)
         return report
@@ -186,7 +198,7 @@ class CalendarSync:
         write and recording it) or says it is gone, the record is put right and the outbox asked
         to look again; the outbox then keeps it for a live booking in this calendar (updating
         it to the booking's time) and deletes anything else. Returns the external ids of items
-        whose booking the store does not know, for deletion after the commit."""
+        whose booking the store does not know (another store's: never deleted)."""
         role = target.kind
         owned: dict[str, CalendarItem] = {}
         for item in items.values():

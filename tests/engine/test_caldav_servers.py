@@ -200,3 +200,70 @@ def test_a_quiet_calendar_counts_as_synced(world):
     with world.rt.db.read() as s:
         states = list(s.scalars(select(SyncStateRow)))
     assert states and all(st.last_success_at == world.clock() for st in states)
+
+
+@pytest.mark.parametrize("marked_with_copy_uid", [False, True])
+def test_a_copy_of_our_event_under_a_new_uid_is_her_busy_time(world, marked_with_copy_uid):
+    """A calendar client's copy of our event gets a new UID but keeps every other property,
+    our X-SELVBOOK-ID too. It is the caseworker's own item: it blocks its time and is never
+    written to or deleted; our own event stays where it is."""
+    from tests.engine.test_flow import book
+
+    for d in range(2):
+        world.put("mette", f"w{d}", "Selvbook", at(d, 8), at(d, 14))
+    world.settle()
+    booking = book(world.rt)
+    world.settle()
+    client = world.hands.client
+    [(_href, cal, _)] = [
+        (h, c, e)
+        for h, c, e in client._all(world.calendar("mette"))
+        if "X-SELVBOOK-ID" in c.to_ical().decode()
+    ]
+    uid = str(next(iter(cal.walk("VEVENT")))["UID"])
+    text = cal.to_ical().decode()
+    copy = text.replace(f"UID:{uid}", "UID:copy-1")
+    if marked_with_copy_uid:  # a client that rewrote every occurrence of the old UID
+        copy = copy.replace(uid, "copy-1")
+    with world.server.client() as http:
+        http.put(
+            world.calendar("mette") + "copy.ics",
+            content=copy.encode(),
+            headers={"Content-Type": "text/calendar"},
+        ).raise_for_status()
+    client.move_event(world.calendar("mette"), "copy-1", at(1, 13), at(1, 13, 30))
+    world.settle()
+
+    starts = [o.start for o in offers(world.rt, caseworker_id="mette")]
+    assert not any(at(1, 12, 20) < s < at(1, 13, 30) for s in starts), "the copy's time is offered"
+    uids = {
+        str(next(iter(c.walk("VEVENT")))["UID"]) for _, c, _ in client._all(world.calendar("mette"))
+    }
+    assert {"copy-1", uid} <= uids  # her copy stays, and so does our event
+    assert booking.id in uid
+
+
+def test_events_of_a_booking_this_store_never_knew_are_left_alone(world):
+    """Events of our form whose booking this store has never known come from another store (a
+    mistyped database path, a restored backup): a crash cannot make one. They are left alone, so
+    pointing a fresh store at production calendars takes no real booking out of them."""
+    world.put("mette", "w0", "Selvbook", at(0, 8), at(0, 14))
+    world.settle()
+    ext = "selvbook-b-zzzzzzzzzzzzzzzz"
+    event = (
+        f"UID:{ext}\r\nDTSTART:{_utc(at(0, 10))}\r\nDTEND:{_utc(at(0, 10, 30))}\r\n"
+        f"SUMMARY:Jobsamtale (selvbooket) - fremmøde\r\nX-SELVBOOK-ID:{ext}\r\n"
+    )
+    with world.server.client() as http:
+        http.put(
+            world.calendar("mette") + f"{ext}.ics",
+            content=_vcal(event).encode(),
+            headers={"Content-Type": "text/calendar"},
+        ).raise_for_status()
+    world.clock.advance(minutes=2)
+    world.settle()
+    uids = {
+        str(next(iter(c.walk("VEVENT")))["UID"])
+        for _, c, _ in world.hands.client._all(world.calendar("mette"))
+    }
+    assert ext in uids

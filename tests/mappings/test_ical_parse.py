@@ -316,9 +316,12 @@ def test_external_id_only_from_our_property() -> None:
     empty = parse(vcal("UID:b-1\nDTSTART:20260310T080000Z\nX-SELVBOOK-ID:"))
     assert empty.external_id is None
     custom = parse(
-        vcal("UID:b-1\nDTSTART:20260310T080000Z\nX-KOMMUNE-ID:k-9"), external_id_prop="x-kommune-id"
+        vcal("UID:k-9\nDTSTART:20260310T080000Z\nX-KOMMUNE-ID:k-9"), external_id_prop="x-kommune-id"
     )
     assert custom.external_id == "k-9"
+    # A client's copy: a new UID, every other property kept, ours too. Not ours.
+    copy = parse(vcal("UID:copy-1\nDTSTART:20260310T080000Z\nX-SELVBOOK-ID:b-1"))
+    assert copy.external_id is None
 
 
 def test_tolerates_bom_bare_newlines_folding_and_missing_uid() -> None:
