@@ -185,6 +185,7 @@ class PushHub:
         self._lock = threading.Lock()
         self._hinted_at: dict[str, float] = {}
         self._verified_at = float("-inf")  # monotonic time of the last GET /subscriptions
+        self._unknown_before: set[str] = set()  # ours at Graph, unknown to the store, last time
 
     @property
     def active(self) -> bool:
@@ -372,7 +373,7 @@ class PushHub:
         page) and compare. A held calendar whose active subscription Graph no longer lists was
         deleted or expired without a lifecycle notification: it is unhealthy from now on (polled
         at the normal interval) and recreated in this round. A listed subscription with our
-        notification URL that no row of any replica knows is a leftover (a crash before it was
+        notification URL that no row of any replica knows, in two listings in a row, is a leftover (a crash before it was
         stored, a restored database): deleted, so Graph stops posting it to us."""
         lister = getattr(source, "list_subscriptions", None)
         due = time.monotonic() - self._verified_at >= self.config.verify_seconds
@@ -407,11 +408,15 @@ class PushHub:
                     )
                 )
             )
-        leftovers = [
+        unknown = {
             item.subscription_id
             for item in listed
             if item.notification_url == self.notification_url and item.subscription_id not in known
-        ]
+        }
+        # Only what was unknown in the previous listing too: another replica may be between
+        # creating a subscription and storing it.
+        leftovers = sorted(unknown & self._unknown_before)
+        self._unknown_before = unknown - set(leftovers)
         if leftovers:
             log.info("push: deleting subscriptions nobody knows", count=len(leftovers))
             try:
