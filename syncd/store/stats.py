@@ -538,6 +538,23 @@ class SelfBooking:
 NO_TEAM = "Uden team"
 
 
+def nearest_booked_week(
+    s: Session, index: DirectoryIndex, site_id: str, day: date, zone: ZoneInfo
+) -> tuple[int, int] | None:
+    """The ISO week nearest ``day``'s that has booked conversations at the site: the latest up
+    to and including this week, else the first after it. None: nothing is booked at all."""
+    people = [c.id for c in index.directory.caseworkers if c.site_id == site_id]
+    monday = day - timedelta(days=day.weekday())
+    _, hi = day_bounds(monday + timedelta(days=6), zone)
+    booked = select(BookingRow.start).where(
+        BookingRow.confirmed_at.is_not(None), BookingRow.caseworker_id.in_(people)
+    )
+    start = s.scalar(booked.where(BookingRow.start < hi).order_by(BookingRow.start.desc()))
+    if start is None:
+        start = s.scalar(booked.where(BookingRow.start >= hi).order_by(BookingRow.start))
+    return None if start is None else iso_week(start.astimezone(zone).date())
+
+
 def self_booking(
     s: Session,
     index: DirectoryIndex,

@@ -320,8 +320,14 @@ def self_booking(
     d = dashboard(request)
     site_id = _site(d, site)
     year, number_ = _week(d, week)
+    empty_week = None
+    if week is None:  # opened without a week: the nearest one with bookings, and say so
+        with d.rt.db.read() as s:
+            nearest = stats.nearest_booked_week(s, d.rt.index, site_id, _today(d), d.rt.zone)
+        if nearest is not None and nearest != (year, number_):
+            empty_week, (year, number_) = number_, nearest
     ctx = _common(d, request, user, site_id, "self_booking")
-    ctx |= self_booking_context(d, site_id, year, number_)
+    ctx |= self_booking_context(d, site_id, year, number_) | {"empty_week": empty_week}
     ctx |= _week_nav(site_id, year, number_)
     return d.render(request, "self_booking.html", **ctx)
 

@@ -169,3 +169,14 @@ def test_one_conversation_is_one_samtale_in_the_plan(server, web_rt):
             headers=FETCH,
         )
         assert r.json()["message"] == "Ugyldigt tidspunkt for flytningen"
+
+
+def test_self_booking_opens_on_the_nearest_week_with_bookings(server, web_rt):
+    open_tuesday(web_rt, "mette")
+    book(web_rt, "mette", at(0, 9))  # week 49; the clock is in week 48
+    with sign_in(server, "anne") as anne:
+        page = anne.get("/dashboard/self-booking").text
+        assert "<h1>Selvbooking, uge 49 2026</h1>" in page
+        assert "Ingen bookede samtaler i denne uge (uge 48); viser uge 49" in page
+        asked = anne.get("/dashboard/self-booking?week=2026-W48").text
+        assert "<h1>Selvbooking, uge 48 2026</h1>" in asked and "nearest-week" not in asked

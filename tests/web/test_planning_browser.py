@@ -180,6 +180,34 @@ def test_drag_a_conversation_to_another_time(server, web_rt, context):
     ).to_be_visible()
 
 
+def test_drag_to_another_room_on_another_day_moves_it_there(server, web_rt, context):
+    from tests.store.helpers import publish
+
+    publish(web_rt, "mette", [(at(0, 9), at(0, 12)), (at(1, 9), at(1, 12))])
+    talk = book(web_rt, "mette", at(0, 9))
+    page = context.new_page()
+    sign_in(page, server, WEEK)
+    for target in (r for r in ("L9", "L2", "L1") if r != talk.room_id):
+        chip = page.locator(f'#plan .chip[data-booking="{talk.id}"]')
+        day = "2026-12-02" if web_rt.bookings.get(talk.id).start == at(0, 9) else "2026-12-01"
+        chip.drag_to(cell(page, target, day))
+        expect(cell(page, target, day).locator(f'.chip[data-booking="{talk.id}"]')).to_be_visible()
+        assert room_of(web_rt, talk.id) == target
+    # Dropped on a room that is blocked at the new time: refused, nothing moves.
+    view = web_rt.bookings.get(talk.id)
+    day = "2026-12-02" if view.start == at(0, 9) else "2026-12-01"
+    blocked = next(r for r in ("L1", "L2") if r != view.room_id)
+    offset = 1 if day == "2026-12-02" else 0
+    coordination(web_rt).block_room(
+        blocked, at(offset, 8), at(offset, 12), actor="t", reason="maling"
+    )
+    page.reload()
+    page.locator(f'#plan .chip[data-booking="{talk.id}"]').drag_to(cell(page, blocked, day))
+    expect(page.locator("#toast")).to_contain_text("samtalen er ikke flyttet")
+    assert web_rt.bookings.get(talk.id).start == view.start
+    assert room_of(web_rt, talk.id) == view.room_id
+
+
 def test_block_preview_names_what_is_left_without_a_room(server, web_rt, context):
     open_tuesday(web_rt)
     talks = [book(web_rt, cw, at(0, 9)) for cw in ("mette", "lars", "pia")]
