@@ -37,15 +37,19 @@ def normalise(text: str) -> str:
     """``text`` as the guard reads it: NFKC (full-width digits, non-breaking spaces), no format
     characters (zero-width spaces, joiners, bidi marks, BOM, soft hyphens), every dash a hyphen
     and every space a plain space."""
+    return _SPACED_DIGITS.sub(lambda m: m.group(0).replace(" ", ""), unify(text))
+
+
+def unify(text: str) -> str:
+    """NFKC, without format characters (zero-width, bidi, BOM, soft hyphen), every dash a
+    hyphen and every space a plain space: how two spellings of the same thing are made one."""
     if text.isascii():  # the common case (every log line passes here): nothing to unify
-        text = text.replace("\t", " ")
-    else:
-        text = "".join(
-            " " if cat == "Zs" or ch == "\t" else ch
-            for ch in unicodedata.normalize("NFKC", text).translate(_DASHES)
-            if (cat := unicodedata.category(ch)) != "Cf"
-        )
-    return _SPACED_DIGITS.sub(lambda m: m.group(0).replace(" ", ""), text)
+        return text.replace("\t", " ")
+    return "".join(
+        " " if cat == "Zs" or ch == "\t" else ch
+        for ch in unicodedata.normalize("NFKC", text).translate(_DASHES)
+        if (cat := unicodedata.category(ch)) != "Cf"
+    )
 
 
 def contains_cpr(text: str) -> bool:

@@ -8,8 +8,16 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 
-# An identifier or reference: printable, no control characters.
-ID_PATTERN = r"^[^\x00-\x1f\x7f]+$"
+from mappings.privacy import unify
+
+# An identifier or reference: printable characters only. Refused: C0 and C1 controls, the
+# soft hyphen, bidi marks and overrides, zero-width characters, line and paragraph separators,
+# the BOM and interlinear annotation marks (invisible, so two references that look the same
+# would differ). \uXXXX escapes read the same in Python's, Rust's (pydantic) and ECMA regexes.
+ID_PATTERN = (
+    r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e"
+    r"\u2060-\u206f\ufeff\ufff9-\ufffb]+$"
+)
 # Free text: line breaks and tabs are fine, other control characters (NUL above all) are not.
 TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 ID_MAX = 200
@@ -21,6 +29,13 @@ EARLIEST = date(2000, 1, 1)
 LATEST = date(2099, 12, 31)
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def citizen_key(ref: str) -> str:
+    """A citizen reference as stored and compared: NFKC, case-folded, no format characters,
+    dashes and spaces unified, trimmed. "REF-X", "ref‐x" (U+2010), full-width or with a
+    trailing zero-width space are one citizen, so a restriction on one holds for all."""
+    return unify(ref).casefold().strip()
 
 
 def has_control(text: str) -> bool:

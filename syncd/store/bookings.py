@@ -26,6 +26,7 @@ from syncd import metrics
 from syncd.domain.clock import Clock, utcnow
 from syncd.domain.model import BookedBy, BookingStatus, CancelledBy, Mode
 from syncd.domain.slots import week_key, widen
+from syncd.inputs import citizen_key
 from syncd.rooms.model import BOOKING_PREFERENCES, Preferences
 from syncd.store import hotpath
 from syncd.store import rooms as room_ops
@@ -79,8 +80,9 @@ def parse_offer_id(value: str) -> tuple[str, Mode]:
 
 
 def check_citizen_ref(citizen_ref: str) -> str:
-    """Citizen references are opaque, but never a CPR number: refused and not stored or logged."""
-    ref = citizen_ref.strip()
+    """Citizen references are opaque, but never a CPR number: refused and not stored or logged.
+    Returned as stored and compared (``citizen_key``: case and Unicode variants are one)."""
+    ref = citizen_key(citizen_ref)
     if not ref:
         raise InvalidError("citizen_ref is empty", code="invalid_citizen_ref")
     digits = ref.replace("-", "").replace(" ", "")
@@ -444,6 +446,7 @@ class BookingService:
             audit(s, actor, "restriction.added", now, caseworker_id=caseworker_id)
 
     def remove_restrictions(self, citizen_ref: str, actor: str) -> int:
+        citizen_ref = citizen_key(citizen_ref)
         now = self.clock()
         with self.db.write() as s:
             rows = list(

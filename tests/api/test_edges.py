@@ -181,3 +181,37 @@ def test_cpr_in_any_free_text_or_reference_is_refused_and_not_echoed(api, rt, cp
     with rt.db.read() as s:
         assert not list(s.scalars(select(CitizenRestrictionRow)))
         assert not any(cpr in str(a.reason) for a in s.scalars(select(AuditRow)))
+
+
+@pytest.mark.parametrize(
+    "variant",
+    ["REF-X", "ref\u2010x", "\uff52\uff45\uff46-\uff58", "ref-x\u200b", "Ref\u2013X"],
+    ids=["upper", "u2010", "full-width", "zero-width-tail", "en-dash"],
+)
+def test_a_restriction_holds_for_every_spelling_of_the_reference(api, variant):
+    assert api.post("/api/v1/restrictions", json={"citizen_ref": "ref-x"}).status_code == 204
+    # the API refuses invisible characters outright; the store normalises what else arrives
+    r = api.post("/api/v1/holds", json={"offer_id": an_offer(api), "citizen_ref": variant})
+    if "\u200b" in variant:
+        refused(r, 422, "invalid_request")
+    else:
+        refused(r, 403, "citizen_withdrawn")
+
+
+def test_the_store_matches_invisible_variants_too(rt):
+    rt.bookings.add_restriction("REF-Y\u200b", None, "", "test")
+    assert rt.bookings.remove_restrictions("ref\u2010y", "test") == 1
+
+
+@pytest.mark.parametrize(
+    "char",
+    ["\u0085", "\u009b", "\u202e", "\u2066", "\u2028", "\u2029", "\ufeff", "\u200b", "\u200d"],
+)
+def test_references_refuse_invisible_and_control_characters(api, char):
+    offer = an_offer(api)
+    refused(
+        api.post("/api/v1/holds", json={"offer_id": offer, "citizen_ref": f"c{char}1"}),
+        422,
+        "invalid_request",
+    )
+    refused(api.get(f"/api/v1/bookings/b{char}1"), 422, "invalid_request")
