@@ -569,6 +569,11 @@ class Config(_Strict):
     def _ops_port(self) -> Config:
         if self.ops.port is not None and self.api.workers > 1:
             raise ValueError("ops.port needs api.workers = 1 (each worker has its own metrics)")
+        if self.ops.port and self.ops.port == self.api.port:
+            raise ValueError(
+                f"ops.port is api.port ({self.api.port}); give the ops endpoints a port of "
+                "their own, or leave ops.port out"
+            )
         return self
 
     @model_validator(mode="after")

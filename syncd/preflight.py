@@ -4,7 +4,9 @@ effects: nothing is created, migrated or written."""
 
 from __future__ import annotations
 
-from syncd.config import Config, ConfigError
+from pathlib import Path
+
+from syncd.config import Config, ConfigError, read_secret
 from syncd.domain.model import Directory
 
 
@@ -12,7 +14,7 @@ def file_problems(config: Config) -> list[str]:
     """One line per problem, naming the configuration key."""
     from mappings.rules import RulesError, load_rules
 
-    problems = key_problems(config)
+    problems = database_problems(config) + key_problems(config)
     if config.sync.rules_file:
         try:
             load_rules(config.sync.rules_file)
@@ -24,6 +26,18 @@ def file_problems(config: Config) -> list[str]:
         except Exception as exc:  # any fault of the file's content, said in one line
             problems.append(f"scenario: {_one_line(exc)}")
     return problems
+
+
+def database_problems(config: Config) -> list[str]:
+    """A SQLite file in a directory that does not exist: ``run`` creates the file, never the
+    directory (a typo must not grow a tree), so ``check`` and ``run`` both refuse it."""
+    url = config.database_url
+    if not url.startswith("sqlite:///"):
+        return []
+    path = Path(url.removeprefix("sqlite:///").split("?")[0])
+    if str(path) == ":memory:" or path.parent.is_dir():
+        return []
+    return [f"database_url: directory {path.parent} does not exist (create it first)"]
 
 
 def key_problems(config: Config) -> list[str]:
@@ -44,6 +58,11 @@ def key_problems(config: Config) -> list[str]:
             )
         else:
             first_of[digest] = key.name
+    api = config.api
+    try:
+        read_secret(api.webhook_secret, api.webhook_secret_env, None, "api.webhook_secret")
+    except ConfigError as exc:
+        problems.append(_one_line(exc))
     return problems
 
 

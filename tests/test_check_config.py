@@ -56,6 +56,9 @@ BROKEN = [
     ),
     (api_key("a", "key_env = 'SYNCD_TEST_UNSET_KEY'"), "api.keys[a]", "SYNCD_TEST_UNSET_KEY"),
     (api_key("a", "key_file = 'missing-key.txt'"), "api.keys[a]", "missing-key.txt"),
+    ("[api]\nwebhook_secret_env = 'SYNCD_TEST_UNSET_HOOK'\n", "api.webhook_secret", "UNSET_HOOK"),
+    ("[api]\nport = 9100\n[ops]\nport = 9100\n", "ops.port", "api.port"),
+    ('database_url = "sqlite:///typo/never.db"\n', "database_url", "typo"),
 ]
 
 
@@ -95,8 +98,9 @@ def test_run_refuses_the_same_with_exit_2(tmp_path, capsys, text, key, says):
 
 def test_check_changes_nothing(tmp_path, capsys):
     cfg = write(tmp_path, 'database_url = "sqlite:///typo/syncd.db"\n')
-    assert main(["-c", cfg, "check"]) == 1
-    assert "directory" in capsys.readouterr().out and not (tmp_path / "typo").exists()
+    assert main(["-c", cfg, "check"]) == 2
+    assert "database_url: directory" in capsys.readouterr().err
+    assert not (tmp_path / "typo").exists()
     cfg = write(tmp_path, 'database_url = "sqlite:///fresh.db"\n')
     assert main(["-c", cfg, "check"]) == 0
     assert "does not exist yet" in capsys.readouterr().out
