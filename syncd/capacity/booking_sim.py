@@ -81,7 +81,12 @@ def batch(requests: Requests, runs: int) -> dict[str, np.ndarray]:
 
 def stack(batches: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """Independent batches (e.g. sites) as one: rows on top of each other, padded with
-    inactive requests, so one loop plays them all."""
+    inactive requests, so one loop plays them all. No batches (a fresh store: no site has
+    capacity or demand yet) is no requests."""
+    if not batches:
+        return {
+            name: np.zeros((0, 0), dtype=bool if name == "active" else np.int64) for name in FIELDS
+        }
     width = max((b["day"].shape[1] for b in batches), default=0)
     out = {}
     for name in FIELDS:

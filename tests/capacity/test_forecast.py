@@ -61,6 +61,13 @@ def test_without_history_the_prior_is_used() -> None:
     assert learn([], date(2027, 1, 1)).cancel_rate == PRIOR.cancel_rate
 
 
+def test_a_fresh_store_no_capacity_no_demand_forecasts_nothing() -> None:
+    """No history, no demand, no offers yet (a new installation): an empty forecast, not an
+    error in the log every refresh."""
+    assert forecast([], {}, [], WEEKS, runs=10).rows == []
+    assert forecast([], {}, [], WEEKS, runs=10, pools={}).rows == []
+
+
 def test_the_forecast_is_reproducible_and_its_band_holds_the_mean() -> None:
     a = forecast([cohort(300)], {}, capacity(400), WEEKS, runs=80, seed=3)
     b = forecast([cohort(300)], {}, capacity(400), WEEKS, runs=80, seed=3)
