@@ -211,9 +211,42 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    """Look, never write: ``status`` runs beside ``run`` (which holds an SQLite store's lock), so
+    it opens the store read-only and shows what the daemon wrote there."""
     from syncd.admin import status
+    from syncd.logs import configure_logging
+    from syncd.runtime import open_runtime
 
-    return status(_runtime(args))
+    config = _load(args)
+    configure_logging("warning", "console")
+    if not _store_exists(config):
+        print("store: not set up yet (start syncd, or run `syncd db upgrade`)")
+        return 1
+    rt = open_runtime(config, read_only=True)
+    try:
+        return status(rt)
+    finally:
+        rt.db.dispose()
+
+
+def _store_exists(config: Config) -> bool:
+    """A store with a schema, looked at without creating a file or a table."""
+    from pathlib import Path
+
+    url = config.database_url
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///").split("?")[0])
+        if str(path) != ":memory:" and not path.exists():
+            return False
+    from syncd.store.db import Database
+
+    db = Database(url)
+    try:
+        return db.has_schema()
+    except Exception:  # unreachable: status says so the same way as for no schema
+        return False
+    finally:
+        db.dispose()
 
 
 def cmd_resync(args: argparse.Namespace) -> int:

@@ -81,18 +81,21 @@ def open_runtime(
     directory: Directory | None = None,
     clock: Clock = utcnow,
     migrate: bool = True,
+    read_only: bool = False,
 ) -> Runtime:
     """Open the store (creating or upgrading the schema), write the directory into it and build
-    the services. ``directory`` defaults to the configured one."""
+    the services. ``directory`` defaults to the configured one. ``read_only`` changes nothing
+    (no migration, no directory written): for looking at a store another process serves."""
     db = Database(config.database_url, pool_size=pool_size(config))
     directory = directory if directory is not None else config.directory()
     directory = with_calendar_ids(directory, config)
-    with db.startup_lock():
-        if migrate:
-            db.upgrade()
-        with db.write() as s:
-            if directory.sites or directory.rooms or directory.caseworkers:
-                save_directory(s, _with_synced(s, directory, config))
+    if not read_only:
+        with db.startup_lock():
+            if migrate:
+                db.upgrade()
+            with db.write() as s:
+                if directory.sites or directory.rooms or directory.caseworkers:
+                    save_directory(s, _with_synced(s, directory, config))
     with db.read() as s:
         index = DirectoryIndex(load_directory(s, config.publishing.closing_days))
     service = BookingService(

@@ -50,6 +50,10 @@ def test_hash_key(capsys):
 
 def test_status_resync_and_outbox_retry(tmp_path, capsys):
     cfg = write(tmp_path, 'database_url = "sqlite:///s.db"\n')
+    assert main(["-c", cfg, "status"]) == 1  # looks only: no store is made for it
+    assert "not set up yet" in capsys.readouterr().out
+    assert not (tmp_path / "s.db").exists()
+    assert main(["-c", cfg, "db", "upgrade"]) == 0
     assert main(["-c", cfg, "status"]) == 0
     out = capsys.readouterr().out
     assert "calendars: 0" in out and "outbox: 0 pending" in out
@@ -103,6 +107,9 @@ def test_every_command_that_writes_an_sqlite_store_refuses_while_another_holds_i
             said = capsys.readouterr()
             text = said.out + said.err
             assert "syncd run (pid" in text and "stop that process first" in text, argv
+        # status only looks, so it answers beside the holder, and writes nothing
+        assert main(["-c", cfg, "status"]) in (0, 1)
+        assert "stop that process first" not in capsys.readouterr().out
         demo_dir = tmp_path / "demo"
         demo_lock = ProcessLock(f"sqlite:///{demo_dir / 'syncd.db'}", "syncd demo")
         demo_lock.acquire()
