@@ -101,6 +101,10 @@ class ApiConfig(_Strict):
     webhook_url: str | None = None
     webhook_secret: str | None = None
     webhook_secret_env: str | None = None
+    # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (IP addresses or
+    # networks, "*" for any). Empty: none, the socket's peer is the client (the sign-in
+    # throttle counts per address, so a header anyone can send must not choose the address).
+    trusted_proxies: tuple[str, ...] = ()
 
     @field_validator("keys")
     @classmethod

@@ -98,6 +98,16 @@ def settle_heap() -> None:
     gc.freeze()
 
 
+def proxy_options(config: Config) -> dict[str, Any]:
+    """uvicorn's proxy settings from ``api.trusted_proxies``. uvicorn by default believes
+    X-Forwarded-For from 127.0.0.1, which lets anything on the machine (or a proxy that passes
+    the header through) pick its client address; here nothing is believed unless configured."""
+    proxies = config.api.trusted_proxies
+    if not proxies:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": ",".join(proxies)}
+
+
 def _serve_ops_in_background(api: object, rt: Runtime) -> None:
     """/metrics, /docs and /openapi.json on ``ops.port`` (a daemon thread of this process)."""
     import threading
@@ -112,6 +122,7 @@ def _serve_ops_in_background(api: object, rt: Runtime) -> None:
             log_config=None,
             access_log=False,
             lifespan="off",
+            **proxy_options(rt.config),
         )
     )
     threading.Thread(target=ops.run, name="syncd-ops", daemon=True).start()
@@ -162,6 +173,7 @@ def serve(
                 port=port if port is not None else config.api.port,
                 log_config=None,
                 access_log=False,
+                **proxy_options(config),
             )
         )
     else:
@@ -177,6 +189,7 @@ def serve(
                 log_config=None,
                 access_log=False,
                 lifespan="on",
+                **proxy_options(config),
             )
         )
     if engine is not None:

@@ -12,11 +12,18 @@ import uvicorn
 
 
 @contextmanager
-def serving(app: Any) -> Iterator[str]:
-    """Run ``app`` with uvicorn on a free port; yields the base URL."""
+def serving(app: Any, **options: Any) -> Iterator[str]:
+    """Run ``app`` with uvicorn on a free port (``options``: more uvicorn settings, e.g. the
+    daemon's proxy settings); yields the base URL."""
     server = uvicorn.Server(
         uvicorn.Config(
-            app, host="127.0.0.1", port=0, log_config=None, access_log=False, lifespan="off"
+            app,
+            host="127.0.0.1",
+            port=0,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            **options,
         )
     )
     thread = threading.Thread(target=server.run, daemon=True)

@@ -6,11 +6,17 @@ from __future__ import annotations
 
 import httpx
 
+from syncd.api.app import create_app
+from syncd.config import parse_config
+from syncd.daemon import proxy_options
+from tests.support.http import serving
 from tests.web.conftest import PASSWORDS, login_csrf, page_csrf, sign_in
 
 
-def attempt(base: str, name: str, password: str) -> httpx.Response:
-    with httpx.Client(base_url=base) as client:
+def attempt(
+    base: str, name: str, password: str, headers: dict[str, str] | None = None
+) -> httpx.Response:
+    with httpx.Client(base_url=base, headers=headers) as client:
         return client.post(
             "/dashboard/login",
             data={"username": name, "password": password, "csrf": login_csrf(client)},
@@ -54,3 +60,23 @@ def test_a_right_password_resets_the_account_count(server):
     for _ in range(4):
         attempt(server, "anne", "forkert-gaet")
     assert attempt(server, "anne", PASSWORDS["anne"]).status_code == 303
+
+
+def test_x_forwarded_for_does_not_choose_the_address_unless_a_proxy_is_trusted(web_rt):
+    """Served as ``syncd run`` serves (no api.trusted_proxies): a guesser who sends another
+    X-Forwarded-For with every try is still one address and is locked."""
+    assert proxy_options(web_rt.config) == {"proxy_headers": False}
+    with serving(create_app(web_rt), **proxy_options(web_rt.config)) as base:
+        for i in range(20):
+            xff = {"X-Forwarded-For": f"203.0.113.{i}"}
+            assert attempt(base, f"gaet{i}", "forkert-gaet", xff).status_code == 401
+        r = attempt(base, "bo", PASSWORDS["bo"], {"X-Forwarded-For": "198.51.100.7"})
+        assert r.status_code == 429
+
+
+def test_a_trusted_proxy_is_configured_explicitly():
+    config = parse_config({"api": {"trusted_proxies": ["10.0.0.5", "10.1.0.0/16"]}})
+    assert proxy_options(config) == {
+        "proxy_headers": True,
+        "forwarded_allow_ips": "10.0.0.5,10.1.0.0/16",
+    }
