@@ -32,8 +32,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# Deadlines, not delays: a loaded 2-core CI machine may take several times longer than a quiet
+# one, and a deadline costs nothing when the condition comes true early. The polls the tests rule
+# out (safety polls of an hour) stay far beyond even the stretched deadline.
+SLACK = 4.0
+
+
 def wait_for(condition: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
-    """Poll ``condition`` until it is truthy; fail after ``timeout`` seconds."""
+    """Poll ``condition`` until it is truthy; fail after ``timeout`` (times SLACK) seconds."""
+    timeout *= SLACK
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
